@@ -1,0 +1,587 @@
+# pragma version ~=0.4.3
+"""
+@title FundingMarket
+@custom:contract-name FundingMarket
+@license GNU Affero General Public License v3.0 only
+@author fundingkit
+@notice A perpetual market's funding core: a cumulative funding index accrued
+        in O(1) from two Chainlink-shaped feeds (index = spot, mark = perp) under
+        the premium-clamp rate model, and a ledger that settles every account's
+        funding against its ERC20 margin.
+        Every state-changing call first accrues (brings the index to now), then
+        settles each account it touches, before it changes anything. Anyone may
+        accrue or settle any account. An operator submits matched trades within
+        a band around the mark price. The owner (two-step transfer) sets bounded
+        parameters and can pause; the owner can never move an account's margin
+        or position.
+        Units: prices, sizes, margins, rates and the index are WAD (18 decimals);
+        token amounts in calls and events are in the token's own decimals.
+        The formulas are in docs/MATH.md.
+@custom:kill Call `pause()`: trades and deposits stop, while accrual, settlement
+        and withdrawal of free margin keep working, so every account can leave.
+"""
+
+
+from ethereum.ercs import IERC20
+from ethereum.ercs import IERC20Detailed
+
+from snekmate.auth import ownable
+initializes: ownable
+
+from snekmate.auth import ownable_2step
+initializes: ownable_2step[ownable := ownable]
+
+from snekmate.utils import pausable
+initializes: pausable
+
+from .modules import fixed_point
+from .modules import price_feed
+
+from .modules import premium_rate
+initializes: premium_rate
+
+from .modules import funding_accrual
+initializes: funding_accrual[premium_rate := premium_rate]
+
+from .modules import ledger
+initializes: ledger[funding_accrual := funding_accrual]
+
+
+exports: (
+    ownable.owner,
+    ownable_2step.pending_owner,
+    ownable_2step.transfer_ownership,
+    ownable_2step.accept_ownership,
+    pausable.paused,
+    premium_rate.interval,
+    premium_rate.interest,
+    premium_rate.dampener,
+    premium_rate.cap,
+    premium_rate.interval_start,
+    premium_rate.premium_sum,
+    premium_rate.last_premium_average,
+    premium_rate.sampled_premium,
+    funding_accrual.funding_index,
+    funding_accrual.last_accrual,
+    funding_accrual.sampled_price,
+    ledger.accounts,
+    ledger.total_collateral,
+    ledger.surplus,
+)
+
+
+# @dev Hard bounds of the market's own parameters.
+MIN_MAX_AGE: constant(uint256) = 60  # seconds
+MAX_MAX_AGE: constant(uint256) = 3 * 86_400  # 3 days: a 24 h heartbeat plus slack
+MIN_INITIAL_MARGIN_RATIO: constant(uint256) = 10**16  # 1 %: 100x leverage
+MAX_INITIAL_MARGIN_RATIO: constant(uint256) = 10**18  # 100 %: no leverage
+MIN_PRICE_BAND: constant(uint256) = 10**15  # 0.1 % around the mark
+MAX_PRICE_BAND: constant(uint256) = 10**17  # 10 % around the mark
+
+
+# @dev The collateral token, and 10**(18 - its decimals) to scale it to WAD.
+COLLATERAL: public(immutable(IERC20))
+COLLATERAL_SCALE: public(immutable(uint256))
+
+
+# @dev The index (spot) and mark (perp) feeds, AggregatorV3-shaped.
+index_oracle: public(address)
+mark_oracle: public(address)
+# @dev The oldest feed answer a reading accepts, in seconds.
+max_age: public(uint256)
+# @dev Margin an account must keep after it withdraws or adds exposure, as a
+# fraction of its notional at the index price (WAD).
+initial_margin_ratio: public(uint256)
+# @dev How far a trade price may sit from the mark, as a fraction of it (WAD).
+price_band: public(uint256)
+# @dev The role that submits matched trades.
+operator: public(address)
+
+
+# @dev The market's starting state: everything the audit needs to replay it.
+event MarketInitialised:
+    collateral: address
+    collateral_scale: uint256
+    index_oracle: address
+    mark_oracle: address
+    interval: uint256
+    interest: int256
+    dampener: int256
+    cap: int256
+    max_age: uint256
+    index_price: uint256
+    mark_price: uint256
+    timestamp: uint256
+
+
+# @dev The index was brought to `timestamp`; the feeds were then read for the
+# next stretch. A reading with a non-zero status was not sampled (see price_feed).
+event Accrued:
+    timestamp: uint256
+    funding_index: int256
+    index_price: uint256
+    mark_price: uint256
+    index_round: uint80
+    mark_round: uint80
+    index_status: uint8
+    mark_status: uint8
+
+
+# @dev Collateral moved in or out; `amount` is in token units.
+event Deposited:
+    account: indexed(address)
+    amount: uint256
+    margin: int256
+
+
+event Withdrawn:
+    account: indexed(address)
+    amount: uint256
+    margin: int256
+
+
+# @dev `size` base moved from seller to buyer at `price` (both WAD).
+event Traded:
+    buyer: indexed(address)
+    seller: indexed(address)
+    size: uint256
+    price: uint256
+    index_price: uint256
+    mark_price: uint256
+
+
+event RateParametersChanged:
+    interval: uint256
+    interest: int256
+    dampener: int256
+    cap: int256
+
+
+# @dev New feeds were set, and sampled at once.
+event OraclesChanged:
+    index_oracle: address
+    mark_oracle: address
+    index_price: uint256
+    mark_price: uint256
+
+
+event MaxAgeChanged:
+    max_age: uint256
+
+
+event RiskParametersChanged:
+    initial_margin_ratio: uint256
+    price_band: uint256
+
+
+event OperatorChanged:
+    operator: indexed(address)
+
+
+@deploy
+def __init__(
+    collateral: IERC20,
+    index_oracle: address,
+    mark_oracle: address,
+    interval: uint256,
+    interest: int256,
+    dampener: int256,
+    cap: int256,
+    max_age: uint256,
+    initial_margin_ratio: uint256,
+    price_band: uint256,
+    operator: address,
+):
+    """
+    @dev Both feeds must give a usable reading now: it is the first sample.
+    @param collateral An ERC20 with at most 18 decimals.
+    @param index_oracle The spot feed.
+    @param mark_oracle The perp's own price feed.
+    @param interval The funding interval T, in seconds (1 h..8 h).
+    @param interest I per interval (WAD).
+    @param dampener d per interval (WAD).
+    @param cap The absolute rate cap per interval (WAD).
+    @param max_age The oldest feed answer accepted, in seconds.
+    @param initial_margin_ratio See `initial_margin_ratio` (WAD).
+    @param price_band See `price_band` (WAD).
+    @param operator The account that submits trades.
+    """
+    ownable.__init__()
+    ownable_2step.__init__()
+    pausable.__init__()
+
+    decimals: uint8 = staticcall IERC20Detailed(collateral.address).decimals()
+    assert decimals <= 18, "market: collateral has more than 18 decimals"
+    COLLATERAL = collateral
+    COLLATERAL_SCALE = 10 ** convert(18 - decimals, uint256)
+
+    self._check_max_age(max_age)
+    self.max_age = max_age
+    index: price_feed.Reading = price_feed._read(index_oracle, max_age)
+    price_feed._require_usable(index, "index")
+    mark: price_feed.Reading = price_feed._read(mark_oracle, max_age)
+    price_feed._require_usable(mark, "mark")
+    self.index_oracle = index_oracle
+    self.mark_oracle = mark_oracle
+
+    premium_rate.__init__(interval, interest, dampener, cap, premium_rate._premium(mark.price, index.price))
+    funding_accrual.__init__(index.price)
+    self._set_risk_parameters(initial_margin_ratio, price_band)
+    self.operator = operator
+    log OperatorChanged(operator=operator)
+    log MarketInitialised(
+        collateral=collateral.address,
+        collateral_scale=COLLATERAL_SCALE,
+        index_oracle=index_oracle,
+        mark_oracle=mark_oracle,
+        interval=interval,
+        interest=interest,
+        dampener=dampener,
+        cap=cap,
+        max_age=max_age,
+        index_price=index.price,
+        mark_price=mark.price,
+        timestamp=block.timestamp,
+    )
+
+
+@external
+@nonreentrant
+def accrue():
+    """
+    @notice Brings the funding index to now and samples the feeds. Anyone may
+            call it; a keeper calls it on a cadence so that each sample stands
+            only until the next. A second call in the same block does nothing.
+    """
+    self._accrue()
+
+
+@external
+@nonreentrant
+def settle(account: address) -> int256:
+    """
+    @notice Accrues, then charges `account` its funding up to now.
+    @param account Any account.
+    @return int256 The funding it paid, in quote (WAD); negative if received.
+    """
+    self._accrue()
+    return ledger._settle(account)
+
+
+@external
+@nonreentrant
+def deposit(amount: uint256):
+    """
+    @notice Moves `amount` collateral tokens from the caller into its margin.
+            The caller must have approved the market. Works with a stale feed.
+    @param amount In token units.
+    """
+    pausable._require_not_paused()
+    assert amount > 0, "market: amount is zero"
+    self._accrue()
+    ledger._settle(msg.sender)
+    ledger._credit(msg.sender, amount * COLLATERAL_SCALE)
+    assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
+    log Deposited(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
+
+
+@external
+@nonreentrant
+def withdraw(amount: uint256):
+    """
+    @notice Sends `amount` collateral tokens from the caller's margin to it,
+            after settling its funding. An open position must stay above the
+            initial margin at a fresh index price; a flat account can always
+            withdraw its margin, even while paused or with a stale feed.
+    @param amount In token units.
+    """
+    assert amount > 0, "market: amount is zero"
+    self._accrue()
+    ledger._settle(msg.sender)
+    position: int256 = ledger.accounts[msg.sender].position
+    if position == 0:
+        assert ledger.accounts[msg.sender].margin >= convert(amount * COLLATERAL_SCALE, int256), "market: amount exceeds margin"
+    ledger._debit(msg.sender, amount * COLLATERAL_SCALE)
+    if position != 0:
+        index: price_feed.Reading = price_feed._read(self.index_oracle, self.max_age)
+        price_feed._require_usable(index, "index")
+        required: int256 = ledger._margin_required(position, index.price, self.initial_margin_ratio)
+        assert ledger._value(msg.sender, index.price) >= required, "market: withdrawal leaves margin below initial"
+    assert extcall COLLATERAL.transfer(msg.sender, amount, default_return_value=True), "market: transfer out failed"
+    log Withdrawn(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
+
+
+@external
+@nonreentrant
+def trade(buyer: address, seller: address, size: uint256, price: uint256):
+    """
+    @notice Records a matched trade: `buyer` gains `size` base and pays
+            size * price; `seller` the opposite. Both are settled first. Each
+            account whose exposure grows must end above the initial margin.
+    @param buyer The account going long (or reducing its short).
+    @param seller The account going short (or reducing its long).
+    @param size In base (WAD), > 0.
+    @param price In quote per base (WAD), within `price_band` of the mark.
+    """
+    assert msg.sender == self.operator, "market: caller is not the operator"
+    pausable._require_not_paused()
+    assert buyer != empty(address) and seller != empty(address), "market: account is the zero address"
+    assert buyer != seller, "market: buyer and seller are the same account"
+    assert size > 0, "market: size is zero"
+    self._accrue()
+    index: price_feed.Reading = price_feed._read(self.index_oracle, self.max_age)
+    price_feed._require_usable(index, "index")
+    mark: price_feed.Reading = price_feed._read(self.mark_oracle, self.max_age)
+    price_feed._require_usable(mark, "mark")
+    distance: uint256 = max(price, mark.price) - min(price, mark.price)
+    assert distance <= fixed_point._wad_mul_down(mark.price, self.price_band), "market: price outside the band around the mark"
+
+    ledger._settle(buyer)
+    ledger._settle(seller)
+    buyer_before: int256 = ledger.accounts[buyer].position
+    seller_before: int256 = ledger.accounts[seller].position
+    ledger._trade(buyer, seller, size, price)
+    ratio: uint256 = self.initial_margin_ratio
+    if self._adds_exposure(buyer_before, ledger.accounts[buyer].position):
+        assert self._meets_margin(buyer, index.price, ratio), "market: buyer below initial margin"
+    if self._adds_exposure(seller_before, ledger.accounts[seller].position):
+        assert self._meets_margin(seller, index.price, ratio), "market: seller below initial margin"
+    log Traded(buyer=buyer, seller=seller, size=size, price=price, index_price=index.price, mark_price=mark.price)
+
+
+@external
+def set_operator(operator: address):
+    """
+    @notice Owner only: replaces the trade operator.
+    """
+    ownable._check_owner()
+    self.operator = operator
+    log OperatorChanged(operator=operator)
+
+
+@external
+@nonreentrant
+def set_rate_parameters(interval: uint256, interest: int256, dampener: int256, cap: int256):
+    """
+    @notice Owner only: replaces the rate model's parameters together. Accrues
+            first, so the old ones are charged up to now and the new ones after.
+    @param interval T in seconds, 1 h..8 h. A change closes the interval in
+           progress now.
+    @param interest I per interval, |I| <= 0.1 % (WAD).
+    @param dampener d per interval, 0..1 % (WAD).
+    @param cap The absolute cap per interval, 0.01 %..4 % (WAD).
+    """
+    ownable._check_owner()
+    self._accrue()
+    premium_rate._set_parameters(interval, interest, dampener, cap)
+    log RateParametersChanged(interval=interval, interest=interest, dampener=dampener, cap=cap)
+
+
+@external
+@nonreentrant
+def set_oracles(index_oracle: address, mark_oracle: address):
+    """
+    @notice Owner only: points the market at new feeds. Accrues first with the
+            old ones, then samples the new ones, which must be usable now.
+    """
+    ownable._check_owner()
+    self._accrue()
+    index: price_feed.Reading = price_feed._read(index_oracle, self.max_age)
+    price_feed._require_usable(index, "index")
+    mark: price_feed.Reading = price_feed._read(mark_oracle, self.max_age)
+    price_feed._require_usable(mark, "mark")
+    self.index_oracle = index_oracle
+    self.mark_oracle = mark_oracle
+    funding_accrual.sampled_price = index.price
+    premium_rate.sampled_premium = premium_rate._premium(mark.price, index.price)
+    log OraclesChanged(
+        index_oracle=index_oracle, mark_oracle=mark_oracle, index_price=index.price, mark_price=mark.price
+    )
+
+
+@external
+@nonreentrant
+def set_max_age(max_age: uint256):
+    """
+    @notice Owner only: the oldest feed answer accepted, 60 s..3 days. Accrues first.
+    """
+    ownable._check_owner()
+    self._check_max_age(max_age)
+    self._accrue()
+    self.max_age = max_age
+    log MaxAgeChanged(max_age=max_age)
+
+
+@external
+def set_risk_parameters(initial_margin_ratio: uint256, price_band: uint256):
+    """
+    @notice Owner only: the initial margin ratio (1 %..100 %) and the trade
+            price band around the mark (0.1 %..10 %), both WAD. They do not
+            enter funding, so no accrual is needed.
+    """
+    ownable._check_owner()
+    self._set_risk_parameters(initial_margin_ratio, price_band)
+
+
+@external
+@nonreentrant
+def pause():
+    """
+    @notice Owner only: stops trades and deposits (see `@custom:kill`).
+    """
+    ownable._check_owner()
+    self._accrue()
+    pausable._pause()
+
+
+@external
+@nonreentrant
+def unpause():
+    """
+    @notice Owner only: lifts the pause.
+    """
+    ownable._check_owner()
+    self._accrue()
+    pausable._unpause()
+
+
+@external
+@view
+def current_funding_index() -> int256:
+    """
+    @notice The funding index as an accrual now would leave it (WAD quote per base).
+    """
+    index: int256 = 0
+    state: premium_rate.Projection = empty(premium_rate.Projection)
+    index, state = funding_accrual._current()
+    return index
+
+
+@external
+@view
+def current_rate() -> int256:
+    """
+    @notice The rate in force now, per interval (WAD): set by the last closed
+            interval's average premium.
+    """
+    index: int256 = 0
+    state: premium_rate.Projection = empty(premium_rate.Projection)
+    index, state = funding_accrual._current()
+    return premium_rate._rate_for(state.last_premium_average)
+
+
+@external
+@view
+def next_rate() -> int256:
+    """
+    @notice The rate the interval in progress will set for the next one if the
+            held premium stands until it ends (the predicted rate; WAD).
+    """
+    index: int256 = 0
+    state: premium_rate.Projection = empty(premium_rate.Projection)
+    index, state = funding_accrual._current()
+    return premium_rate._next_rate(state, block.timestamp)
+
+
+@external
+@view
+def premium_average() -> int256:
+    """
+    @notice The time-weighted average premium of the interval in progress so
+            far (WAD); the held premium at the interval's first second.
+    """
+    index: int256 = 0
+    state: premium_rate.Projection = empty(premium_rate.Projection)
+    index, state = funding_accrual._current()
+    elapsed: uint256 = block.timestamp - state.interval_start
+    if elapsed == 0:
+        return premium_rate.sampled_premium
+    return state.premium_sum // convert(elapsed, int256)
+
+
+@external
+@view
+def pending_funding(account: address) -> int256:
+    """
+    @notice What settling `account` now would charge it (WAD quote; negative
+            = it would receive).
+    """
+    index: int256 = 0
+    state: premium_rate.Projection = empty(premium_rate.Projection)
+    index, state = funding_accrual._current()
+    account_state: ledger.Account = ledger.accounts[account]
+    return ledger._owed(account_state.position, account_state.index_snapshot, index)
+
+
+@external
+@view
+def total_margin() -> int256:
+    """
+    @notice The sum of every account's stored margin (WAD quote).
+    """
+    return convert(ledger.total_collateral, int256) - ledger.surplus
+
+
+@internal
+def _accrue():
+    """
+    @dev Brings the index to now with the held samples, then reads both feeds
+         and samples them for the next stretch: the index price when the index
+         feed is usable, the premium when both are. An unusable reading leaves
+         the previous sample in force, so accruing or not during a feed outage
+         changes nothing and cannot be used to pick a rate.
+    """
+    if not funding_accrual._accrue():
+        return
+    max_age: uint256 = self.max_age
+    index: price_feed.Reading = price_feed._read(self.index_oracle, max_age)
+    mark: price_feed.Reading = price_feed._read(self.mark_oracle, max_age)
+    if index.status == price_feed.FEED_OK:
+        funding_accrual.sampled_price = index.price
+        if mark.status == price_feed.FEED_OK:
+            premium_rate.sampled_premium = premium_rate._premium(mark.price, index.price)
+    log Accrued(
+        timestamp=block.timestamp,
+        funding_index=funding_accrual.funding_index,
+        index_price=index.price,
+        mark_price=mark.price,
+        index_round=index.round_id,
+        mark_round=mark.round_id,
+        index_status=index.status,
+        mark_status=mark.status,
+    )
+
+
+@internal
+@view
+def _meets_margin(account: address, price: uint256, ratio: uint256) -> bool:
+    position: int256 = ledger.accounts[account].position
+    return ledger._value(account, price) >= ledger._margin_required(position, price, ratio)
+
+
+@internal
+@pure
+def _adds_exposure(before: int256, after: int256) -> bool:
+    """
+    @dev True when the position grew in size or changed side.
+    """
+    if after == 0:
+        return False
+    if before == 0 or (before > 0) != (after > 0):
+        return True
+    return abs(after) > abs(before)
+
+
+@internal
+def _set_risk_parameters(initial_margin_ratio: uint256, price_band: uint256):
+    assert initial_margin_ratio >= MIN_INITIAL_MARGIN_RATIO and initial_margin_ratio <= MAX_INITIAL_MARGIN_RATIO, "market: initial margin ratio outside 1 %..100 %"
+    assert price_band >= MIN_PRICE_BAND and price_band <= MAX_PRICE_BAND, "market: price band outside 0.1 %..10 %"
+    self.initial_margin_ratio = initial_margin_ratio
+    self.price_band = price_band
+    log RiskParametersChanged(initial_margin_ratio=initial_margin_ratio, price_band=price_band)
+
+
+@internal
+@pure
+def _check_max_age(max_age: uint256):
+    assert max_age >= MIN_MAX_AGE and max_age <= MAX_MAX_AGE, "market: max age outside 60 s..3 days"

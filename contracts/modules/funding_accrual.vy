@@ -1,0 +1,82 @@
+# pragma version ~=0.4.3
+"""
+@title The funding index and its O(1) accrual
+@custom:contract-name funding_accrual
+@license GNU Affero General Public License v3.0 only
+@author fundingkit
+@notice F is the cumulative funding per one unit of base size, in quote (WAD,
+        signed). Over a gap, F += p * integral(R dt) / T, where p is the index
+        price sampled at the last accrual and held across the gap, R the rate
+        per interval T. A position s held while F moved from F0 to F1 owes
+        s * (F1 - F0). A positive rate makes F rise: longs pay, shorts receive.
+        Each accrual rounds once, toward zero: accruing a gap in n pieces
+        instead of one moves F by less than n wei per unit of base.
+"""
+
+
+from . import fixed_point
+from . import premium_rate
+uses: premium_rate
+
+
+# @dev F: cumulative funding per unit of base, in quote (WAD).
+funding_index: public(int256)
+# @dev The block time of the last accrual (unix seconds).
+last_accrual: public(uint256)
+# @dev The index price sampled at the last good accrual, held until the next
+# (WAD, quote per base).
+sampled_price: public(uint256)
+
+
+@deploy
+def __init__(price: uint256):
+    self.last_accrual = block.timestamp
+    self.sampled_price = price
+
+
+@internal
+@view
+def _funding_delta(rate_time: int256) -> int256:
+    """
+    @dev p * integral(R dt) / (T * WAD): the index move over a gap whose rate
+         integral is `rate_time` (WAD * seconds). Truncates toward zero, so
+         rounding is symmetric between longs and shorts.
+    """
+    # dev: p <= 1e30 (1e12 quote per base) and |rate_time| <= 4e16 * 3.2e9 (100 years
+    # at the largest cap) keep the product near 1e56, far below 2**255.
+    return convert(self.sampled_price, int256) * rate_time // convert(
+        premium_rate.interval * fixed_point.WAD, int256
+    )
+
+
+@internal
+def _accrue() -> bool:
+    """
+    @dev Brings F to now with the samples held since the last accrual.
+    @return bool True when time has passed since the last accrual.
+    """
+    since: uint256 = self.last_accrual
+    if since == block.timestamp:
+        return False
+    rate_time: int256 = premium_rate._advance(since, block.timestamp)
+    self.funding_index += self._funding_delta(rate_time)
+    self.last_accrual = block.timestamp
+    return True
+
+
+@internal
+@view
+def _current() -> (int256, premium_rate.Projection):
+    """
+    @dev F and the interval state as an accrual now would leave them.
+    """
+    since: uint256 = self.last_accrual
+    if since == block.timestamp:
+        return self.funding_index, premium_rate.Projection(
+            rate_time=0,
+            interval_start=premium_rate.interval_start,
+            premium_sum=premium_rate.premium_sum,
+            last_premium_average=premium_rate.last_premium_average,
+        )
+    projection: premium_rate.Projection = premium_rate._project(since, block.timestamp)
+    return self.funding_index + self._funding_delta(projection.rate_time), projection

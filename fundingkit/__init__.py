@@ -1,0 +1,1 @@
+"""fundingkit: Vyper 0.4 funding-rate market contracts with Python and Ape tooling."""

@@ -1,0 +1,12 @@
+"""Every contract the titanoboa tests use, compiled once per session."""
+
+from pathlib import Path
+
+import boa
+
+ROOT = Path(__file__).resolve().parents[2]
+
+TOKEN = boa.load_partial(str(ROOT / "contracts" / "CollateralToken.vy"))
+ORACLE = boa.load_partial(str(ROOT / "contracts" / "MockOracle.vy"))
+MARKET = boa.load_partial(str(ROOT / "contracts" / "FundingMarket.vy"))
+MATH_HARNESS = boa.load_partial(str(ROOT / "tests" / "contracts" / "MathHarness.vy"))
