@@ -1,0 +1,192 @@
+"""Fixtures for the titanoboa layer: actors, a deployed market, its reference model.
+
+Hypothesis profiles: ``ci`` (default, keeps ``make test`` well under 10 minutes on
+2 cores), ``quick`` (edit-test loops) and ``deep`` (long campaigns; run with
+``HYPOTHESIS_PROFILE=deep make test-deep``).
+"""
+
+import os
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import boa
+import pytest
+from hypothesis import HealthCheck, settings
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from deployers import MARKET, ORACLE, TOKEN  # noqa: E402
+
+from fundingkit.feeds import MockFeed  # noqa: E402
+from fundingkit.market import MarketModel  # noqa: E402
+from fundingkit.rates import RateParameters  # noqa: E402
+
+_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile("quick", max_examples=30, **_COMMON)
+settings.register_profile("ci", max_examples=200, **_COMMON)
+settings.register_profile("deep", max_examples=10_000, **_COMMON)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+START_TIME = 1_700_000_000
+INDEX_PRICE = 50_000 * 10**8  # 8-decimal feed answers, as Chainlink's BTC / USD
+MARK_PRICE = 50_050 * 10**8
+TOKEN_DECIMALS = 6
+DEFAULTS = dict(
+    params=RateParameters(),
+    max_age=3_600,
+    initial_margin_ratio=10**17,
+    price_band=10**16,
+)
+
+
+@dataclass
+class Deployment:
+    """A market on titanoboa and its reference model, in step."""
+
+    token: object
+    index_oracle: object
+    mark_oracle: object
+    market: object
+    model: MarketModel
+    owner: str
+    operator: str
+    feeder: str
+
+    def set_time(self, timestamp: int) -> None:
+        boa.env.evm.patch.timestamp = timestamp
+        self.model.now = timestamp
+
+    def advance(self, seconds: int) -> None:
+        self.set_time(self.model.now + seconds)
+
+    def submit(self, index_answer: int | None = None, mark_answer: int | None = None) -> None:
+        """Feeder pushes new answers to the chain's oracles and the model's."""
+        with boa.env.prank(self.feeder):
+            if index_answer is not None:
+                self.index_oracle.submit(index_answer)
+                self.model.index_feed.submit(index_answer, self.model.now)
+            if mark_answer is not None:
+                self.mark_oracle.submit(mark_answer)
+                self.model.mark_feed.submit(mark_answer, self.model.now)
+
+    def fund(self, trader: str, amount: int) -> None:
+        """Mints `amount` tokens to `trader` and approves the market for all."""
+        self.token.mint(trader, amount, sender=self.owner)
+        self.token.approve(self.market, 2**256 - 1, sender=trader)
+        self.model.mint(trader, amount)
+        self.model.approve(trader, 2**256 - 1)
+
+
+def deploy(
+    *,
+    params: RateParameters = DEFAULTS["params"],
+    max_age: int = DEFAULTS["max_age"],
+    initial_margin_ratio: int = DEFAULTS["initial_margin_ratio"],
+    price_band: int = DEFAULTS["price_band"],
+    token_decimals: int = TOKEN_DECIMALS,
+    index_answer: int = INDEX_PRICE,
+    mark_answer: int = MARK_PRICE,
+) -> Deployment:
+    owner = boa.env.generate_address("owner")
+    operator = boa.env.generate_address("operator")
+    feeder = boa.env.generate_address("feeder")
+    boa.env.evm.patch.timestamp = START_TIME
+    with boa.env.prank(owner):
+        token = TOKEN.deploy("Test USD", "TUSD", token_decimals)
+        index_oracle = ORACLE.deploy(8, "BTC / USD", feeder)
+        mark_oracle = ORACLE.deploy(8, "BTC-PERP / USD", feeder)
+    index_feed, mark_feed = MockFeed(8), MockFeed(8)
+    with boa.env.prank(feeder):
+        index_oracle.submit(index_answer)
+        mark_oracle.submit(mark_answer)
+    index_feed.submit(index_answer, START_TIME)
+    mark_feed.submit(mark_answer, START_TIME)
+    with boa.env.prank(owner):
+        market = MARKET.deploy(
+            token,
+            index_oracle,
+            mark_oracle,
+            params.interval,
+            params.interest,
+            params.dampener,
+            params.cap,
+            max_age,
+            initial_margin_ratio,
+            price_band,
+            operator,
+        )
+    model = MarketModel(
+        now=START_TIME,
+        owner=owner,
+        operator=operator,
+        index_feed=index_feed,
+        mark_feed=mark_feed,
+        params=params,
+        collateral_decimals=token_decimals,
+        max_age=max_age,
+        initial_margin_ratio=initial_margin_ratio,
+        price_band=price_band,
+    )
+    return Deployment(token, index_oracle, mark_oracle, market, model, owner, operator, feeder)
+
+
+@pytest.fixture(scope="module")
+def _deployment_module():
+    with boa.env.anchor():
+        yield deploy()
+
+
+@pytest.fixture
+def deployment(_deployment_module):
+    """A fresh market per test: every change is rolled back afterwards."""
+    with boa.env.anchor():
+        saved = _snapshot_model(_deployment_module.model)
+        yield _deployment_module
+        _restore_model(_deployment_module.model, saved)
+
+
+def _snapshot_model(model: MarketModel):
+    import copy
+
+    return copy.deepcopy(model.__dict__)
+
+
+def _restore_model(model: MarketModel, saved) -> None:
+    model.__dict__.clear()
+    model.__dict__.update(saved)
+
+
+@pytest.fixture
+def market(deployment):
+    return deployment.market
+
+
+@pytest.fixture
+def owner(deployment):
+    return deployment.owner
+
+
+@pytest.fixture
+def operator(deployment):
+    return deployment.operator
+
+
+@pytest.fixture
+def feeder(deployment):
+    return deployment.feeder
+
+
+@pytest.fixture
+def trader():
+    return boa.env.generate_address("trader")
+
+
+@pytest.fixture
+def counterparty():
+    return boa.env.generate_address("counterparty")
+
+
+@pytest.fixture
+def non_owner():
+    return boa.env.generate_address("non_owner")
