@@ -291,8 +291,10 @@ def withdraw(amount: uint256):
     """
     @notice Sends `amount` collateral tokens from the caller's margin to it,
             after settling its funding. An open position must stay above the
-            initial margin at a fresh index price; a flat account can always
-            withdraw its margin, even while paused or with a stale feed.
+            initial margin at a fresh index price; a flat account needs no
+            price, so it can withdraw while paused or with a stale feed. The
+            market pays out only collateral it holds: margin credited from a
+            counterparty's unsettled or unpaid loss waits until that is covered.
     @param amount In token units.
     """
     assert amount > 0, "market: amount is zero"

@@ -16,6 +16,7 @@ INDEX = 50_000 * WAD  # the fixture's feed answers, in WAD
 MARK = 50_050 * WAD
 THIRD = 333_333_333_333_333_333  # 1/3 base: leaves a wei remainder in most products
 MAX_AGE = 3_600
+DEFAULT_PARAMS = RateParameters()
 
 # ---------------------------------------------------------------- helpers
 
@@ -81,6 +82,7 @@ def snapshot(d, *accounts):
         chain_state(d, *accounts),
         market_balance=d.token.balanceOf(m),
         oracles=(m.index_oracle(), m.mark_oracle()),
+        views=(m.current_funding_index(), m.current_rate(), m.next_rate(), m.total_margin()),
     )
 
 
@@ -108,18 +110,17 @@ def call(d, caller, name, *args):
     return result, getattr(d.model, name)(*model_args)
 
 
-def reject(d, caller, name, *args, reason, accounts=(), model_args=None, in_model=True):
+def reject(d, caller, name, *args, reason, accounts=(), model_args=None):
     """The contract reverts with `reason` and changes nothing; so does the model."""
     accounts = tuple(dict.fromkeys((*accounts, caller)))
     before = snapshot(d, *accounts)
     with boa.reverts(reason):
         getattr(d.market, name)(*args, sender=caller)
     assert snapshot(d, *accounts) == before
-    if in_model:
-        model_args = (caller, *args) if model_args is None else model_args
-        with pytest.raises(Rejected) as info:
-            getattr(d.model, name)(*model_args)
-        assert info.value.reason == reason
+    model_args = (caller, *args) if model_args is None else model_args
+    with pytest.raises(Rejected) as info:
+        getattr(d.model, name)(*model_args)
+    assert info.value.reason == reason
     assert_in_step(d, *accounts)
 
 
@@ -207,7 +208,7 @@ def faulty_feed(d, fault):
 CONSTRUCTOR_FAULTS = {"none": "feed unreadable", **FAULT_REASONS}
 
 
-def deploy_market(d, *, token=None, index=None, mark=None, params=RateParameters(), **kw):
+def deploy_market(d, *, token=None, index=None, mark=None, params=DEFAULT_PARAMS, **kw):
     args = dict(max_age=MAX_AGE, initial_margin_ratio=10**17, price_band=10**16) | kw
     with boa.env.prank(d.owner):
         return MARKET.deploy(
@@ -225,7 +226,7 @@ def deploy_market(d, *, token=None, index=None, mark=None, params=RateParameters
         )
 
 
-def build_model(d, *, index_feed=None, mark_feed=None, params=RateParameters(), **kw):
+def build_model(d, *, index_feed=None, mark_feed=None, params=DEFAULT_PARAMS, **kw):
     args = dict(max_age=MAX_AGE, initial_margin_ratio=10**17, price_band=10**16) | kw
     return MarketModel(
         now=d.model.now,
@@ -284,15 +285,26 @@ class TestConstructor:
         assert market.COLLATERAL() == d.token.address
         assert market.COLLATERAL_SCALE() == SCALE
         assert market.owner() == d.owner and market.operator() == d.operator
-        assert (market.index_oracle(), market.mark_oracle()) == (d.index_oracle.address, d.mark_oracle.address)
+        assert (market.index_oracle(), market.mark_oracle()) == (
+            d.index_oracle.address,
+            d.mark_oracle.address,
+        )
         assert market.sampled_price() == INDEX
         assert market.sampled_premium() == premium(MARK, INDEX) == 10**15
         assert market.interval_start() == market.last_accrual() == d.model.now
         assert not market.paused()
         p = RateParameters()
         assert event.collateral == d.token.address and event.collateral_scale == SCALE
-        assert (event.index_oracle, event.mark_oracle) == (d.index_oracle.address, d.mark_oracle.address)
-        assert (event.interval, event.interest, event.dampener, event.cap) == (p.interval, p.interest, p.dampener, p.cap)
+        assert (event.index_oracle, event.mark_oracle) == (
+            d.index_oracle.address,
+            d.mark_oracle.address,
+        )
+        assert (event.interval, event.interest, event.dampener, event.cap) == (
+            p.interval,
+            p.interest,
+            p.dampener,
+            p.cap,
+        )
         assert (event.max_age, event.index_price, event.mark_price) == (MAX_AGE, INDEX, MARK)
         assert event.timestamp == d.model.now
 
@@ -431,7 +443,12 @@ class TestSettle:
     def test_receiver_gets_rounded_down(self, positions, counterparty, non_owner):
         d = positions
         received, expected = call(d, non_owner, "settle", counterparty)
-        assert received == expected == owed(-THIRD, 0, d.market.funding_index()) == -208_333_333_333_333_333
+        assert (
+            received
+            == expected
+            == owed(-THIRD, 0, d.market.funding_index())
+            == -208_333_333_333_333_333
+        )
         assert_in_step(d, counterparty)
 
     def test_both_settled_leaves_one_wei_surplus(self, positions, trader, counterparty, non_owner):
@@ -469,7 +486,11 @@ class TestDeposit:
         assert d.market.total_collateral() == (1_234 * USD + 5) * SCALE
         assert d.market.total_margin() == (1_234 * USD + 5) * SCALE
         (event,) = events("Deposited")
-        assert (event.account, event.amount, event.margin) == (trader, 1_234 * USD + 5, (1_234 * USD + 5) * SCALE)
+        assert (event.account, event.amount, event.margin) == (
+            trader,
+            1_234 * USD + 5,
+            (1_234 * USD + 5) * SCALE,
+        )
         assert_in_step(d, trader)
 
     def test_settles_before_crediting(self, deployment, trader, counterparty):
@@ -541,15 +562,26 @@ class TestWithdraw:
         d = deployment
         open_position(d, trader, counterparty, buyer_usd=2_000)
         reject(
-            d, trader, "withdraw", 400 * USD,
-            reason="market: withdrawal leaves margin below initial", accounts=(counterparty,),
+            d,
+            trader,
+            "withdraw",
+            400 * USD,
+            reason="market: withdrawal leaves margin below initial",
+            accounts=(counterparty,),
         )
 
     def test_stale_index_blocks_withdrawal_with_position(self, deployment, trader, counterparty):
         d = deployment
         open_position(d, trader, counterparty)
         d.advance(MAX_AGE + 1)
-        reject(d, trader, "withdraw", 1, reason="price_feed: index answer stale", accounts=(counterparty,))
+        reject(
+            d,
+            trader,
+            "withdraw",
+            1,
+            reason="price_feed: index answer stale",
+            accounts=(counterparty,),
+        )
 
     def test_stale_index_does_not_block_flat_withdrawal(self, deployment, trader):
         d = deployment
@@ -572,12 +604,18 @@ class TestWithdraw:
         open_position(d, trader, counterparty, size=WAD, buyer_usd=5_100, seller_usd=5_000)
         d.submit(40_000 * 10**8, 40_000 * 10**8)
         fund_and_deposit(d, non_owner, 4_000)
-        call(d, d.operator, "trade", counterparty, non_owner, WAD, 40_000 * WAD)  # counterparty closes
+        call(
+            d, d.operator, "trade", counterparty, non_owner, WAD, 40_000 * WAD
+        )  # counterparty closes
         margin = d.market.accounts(counterparty).margin
         assert margin == 15_050 * WAD > d.market.total_collateral() == 14_100 * WAD
         reject(
-            d, counterparty, "withdraw", 15_050 * USD,
-            reason="ledger: market holds less collateral until payers settle", accounts=(trader, non_owner),
+            d,
+            counterparty,
+            "withdraw",
+            15_050 * USD,
+            reason="ledger: market holds less collateral until payers settle",
+            accounts=(trader, non_owner),
         )
 
 
@@ -597,35 +635,78 @@ class TestTrade:
         assert seller.margin == 10_000 * WAD + THIRD * price // WAD
         assert d.market.surplus() == 1
         (event,) = events("Traded")
-        assert (event.buyer, event.seller, event.size, event.price) == (trader, counterparty, THIRD, price)
+        assert (event.buyer, event.seller, event.size, event.price) == (
+            trader,
+            counterparty,
+            THIRD,
+            price,
+        )
         assert (event.index_price, event.mark_price) == (INDEX, MARK)
         assert_in_step(d, trader, counterparty)
 
     def test_rejects_non_operator(self, deployment, trader, counterparty, non_owner):
         reject(
-            deployment, non_owner, "trade", trader, counterparty, WAD, MARK,
+            deployment,
+            non_owner,
+            "trade",
+            trader,
+            counterparty,
+            WAD,
+            MARK,
             reason="market: caller is not the operator",
         )
 
     def test_rejects_while_paused(self, deployment, trader, counterparty):
         d = deployment
         call(d, d.owner, "pause")
-        reject(d, d.operator, "trade", trader, counterparty, WAD, MARK, reason="pausable: contract is paused")
+        reject(
+            d,
+            d.operator,
+            "trade",
+            trader,
+            counterparty,
+            WAD,
+            MARK,
+            reason="pausable: contract is paused",
+        )
 
     @pytest.mark.parametrize("side", ["buyer", "seller"])
     def test_rejects_zero_address(self, deployment, counterparty, side):
         d = deployment
         accounts = (ZERO_ADDRESS, counterparty) if side == "buyer" else (counterparty, ZERO_ADDRESS)
-        reject(d, d.operator, "trade", *accounts, WAD, MARK, reason="market: account is the zero address")
+        reject(
+            d,
+            d.operator,
+            "trade",
+            *accounts,
+            WAD,
+            MARK,
+            reason="market: account is the zero address",
+        )
 
     def test_rejects_same_account(self, deployment, trader):
         reject(
-            deployment, deployment.operator, "trade", trader, trader, WAD, MARK,
+            deployment,
+            deployment.operator,
+            "trade",
+            trader,
+            trader,
+            WAD,
+            MARK,
             reason="market: buyer and seller are the same account",
         )
 
     def test_rejects_zero_size(self, deployment, trader, counterparty):
-        reject(deployment, deployment.operator, "trade", trader, counterparty, 0, MARK, reason="market: size is zero")
+        reject(
+            deployment,
+            deployment.operator,
+            "trade",
+            trader,
+            counterparty,
+            0,
+            MARK,
+            reason="market: size is zero",
+        )
 
     @pytest.mark.parametrize("which", ["index", "mark"])
     @pytest.mark.parametrize("fault", list(FAULT_REASONS))
@@ -635,8 +716,15 @@ class TestTrade:
         fund_and_deposit(d, counterparty, 10_000)
         break_feed(d, which, fault)
         reject(
-            d, d.operator, "trade", trader, counterparty, THIRD, MARK,
-            reason=f"price_feed: {which} {FAULT_REASONS[fault]}", accounts=(trader, counterparty),
+            d,
+            d.operator,
+            "trade",
+            trader,
+            counterparty,
+            THIRD,
+            MARK,
+            reason=f"price_feed: {which} {FAULT_REASONS[fault]}",
+            accounts=(trader, counterparty),
         )
 
     def test_accepts_feeds_exactly_max_age_old(self, deployment, trader, counterparty):
@@ -654,8 +742,15 @@ class TestTrade:
         fund_and_deposit(d, counterparty, 10_000)
         edge = MARK * 10**16 // WAD  # 1 % of the mark
         reject(
-            d, d.operator, "trade", trader, counterparty, THIRD, MARK + side * (edge + 1),
-            reason="market: price outside the band around the mark", accounts=(trader, counterparty),
+            d,
+            d.operator,
+            "trade",
+            trader,
+            counterparty,
+            THIRD,
+            MARK + side * (edge + 1),
+            reason="market: price outside the band around the mark",
+            accounts=(trader, counterparty),
         )
 
     @pytest.mark.parametrize("side", [1, -1])
@@ -663,23 +758,45 @@ class TestTrade:
         d = deployment
         fund_and_deposit(d, trader, 10_000)
         fund_and_deposit(d, counterparty, 10_000)
-        call(d, d.operator, "trade", trader, counterparty, THIRD, MARK + side * (MARK * 10**16 // WAD))
+        call(
+            d,
+            d.operator,
+            "trade",
+            trader,
+            counterparty,
+            THIRD,
+            MARK + side * (MARK * 10**16 // WAD),
+        )
         assert_in_step(d, trader, counterparty)
 
     def test_rejects_buyer_below_initial_margin(self, deployment, trader, counterparty):
         d = deployment
         fund_and_deposit(d, counterparty, 10_000)
         reject(
-            d, d.operator, "trade", trader, counterparty, THIRD, MARK,
-            reason="market: buyer below initial margin", accounts=(trader, counterparty),
+            d,
+            d.operator,
+            "trade",
+            trader,
+            counterparty,
+            THIRD,
+            MARK,
+            reason="market: buyer below initial margin",
+            accounts=(trader, counterparty),
         )
 
     def test_rejects_seller_below_initial_margin(self, deployment, trader, counterparty):
         d = deployment
         fund_and_deposit(d, trader, 10_000)
         reject(
-            d, d.operator, "trade", trader, counterparty, THIRD, MARK,
-            reason="market: seller below initial margin", accounts=(trader, counterparty),
+            d,
+            d.operator,
+            "trade",
+            trader,
+            counterparty,
+            THIRD,
+            MARK,
+            reason="market: seller below initial margin",
+            accounts=(trader, counterparty),
         )
 
     def test_reducing_trade_allowed_under_margin(self, deployment, trader, counterparty):
@@ -696,8 +813,15 @@ class TestTrade:
         open_position(d, trader, counterparty, buyer_usd=2_000)
         d.submit(48_000 * 10**8, 48_000 * 10**8)
         reject(
-            d, d.operator, "trade", counterparty, trader, THIRD + 3 * 10**17, 48_000 * WAD,
-            reason="market: seller below initial margin", accounts=(trader, counterparty),
+            d,
+            d.operator,
+            "trade",
+            counterparty,
+            trader,
+            THIRD + 3 * 10**17,
+            48_000 * WAD,
+            reason="market: seller below initial margin",
+            accounts=(trader, counterparty),
         )
 
 
@@ -716,7 +840,13 @@ class TestSetOperator:
         assert_in_step(d)
 
     def test_rejects_non_owner(self, deployment, non_owner):
-        reject(deployment, non_owner, "set_operator", non_owner, reason="ownable: caller is not the owner")
+        reject(
+            deployment,
+            non_owner,
+            "set_operator",
+            non_owner,
+            reason="ownable: caller is not the owner",
+        )
 
 
 # ---------------------------------------------------------------- set_rate_parameters
@@ -726,7 +856,9 @@ class TestSetRateParameters:
     NEW = RateParameters(interval=3_600, interest=-(10**15), dampener=10**16, cap=10**14)
 
     def _set(self, d, params):
-        d.market.set_rate_parameters(params.interval, params.interest, params.dampener, params.cap, sender=d.owner)
+        d.market.set_rate_parameters(
+            params.interval, params.interest, params.dampener, params.cap, sender=d.owner
+        )
         record(d.market)
         d.model.set_rate_parameters(d.owner, params)
 
@@ -738,7 +870,12 @@ class TestSetRateParameters:
         assert d.market.last_accrual() == d.model.now
         assert d.market.funding_index() == 5_000 * 5 * 10**22 * 10**14 // (28_800 * WAD)
         (event,) = events("RateParametersChanged")
-        assert (event.interval, event.interest, event.dampener, event.cap) == (3_600, -(10**15), 10**16, 10**14)
+        assert (event.interval, event.interest, event.dampener, event.cap) == (
+            3_600,
+            -(10**15),
+            10**16,
+            10**14,
+        )
         assert d.market.interval_start() == d.model.now  # a new interval closes the one in progress
         assert d.market.last_premium_average() == 10**15
         d.advance(7_000)
@@ -747,14 +884,20 @@ class TestSetRateParameters:
 
     @pytest.mark.parametrize(
         "params",
-        [RateParameters(3_600, -(10**15), 0, 10**14), RateParameters(28_800, 10**15, 10**16, 4 * 10**16)],
+        [
+            RateParameters(3_600, -(10**15), 0, 10**14),
+            RateParameters(28_800, 10**15, 10**16, 4 * 10**16),
+        ],
     )
     def test_accepts_bounds(self, deployment, params):
         d = deployment
         d.advance(100)
         self._set(d, params)
         assert (d.market.interval(), d.market.interest(), d.market.dampener(), d.market.cap()) == (
-            params.interval, params.interest, params.dampener, params.cap,
+            params.interval,
+            params.interest,
+            params.dampener,
+            params.cap,
         )
         assert_in_step(d)
 
@@ -764,15 +907,29 @@ class TestSetRateParameters:
         d.advance(100)
         p = RateParameters(**change)
         reject(
-            d, d.owner, "set_rate_parameters", p.interval, p.interest, p.dampener, p.cap,
-            reason=reason, model_args=(d.owner, p),
+            d,
+            d.owner,
+            "set_rate_parameters",
+            p.interval,
+            p.interest,
+            p.dampener,
+            p.cap,
+            reason=reason,
+            model_args=(d.owner, p),
         )
 
     def test_rejects_non_owner(self, deployment, non_owner):
         p = self.NEW
         reject(
-            deployment, non_owner, "set_rate_parameters", p.interval, p.interest, p.dampener, p.cap,
-            reason="ownable: caller is not the owner", model_args=(non_owner, p),
+            deployment,
+            non_owner,
+            "set_rate_parameters",
+            p.interval,
+            p.interest,
+            p.dampener,
+            p.cap,
+            reason="ownable: caller is not the owner",
+            model_args=(non_owner, p),
         )
 
 
@@ -784,7 +941,10 @@ class TestSetOracles:
         d = deployment
         open_position(d, trader, counterparty)
         d.advance(600)
-        (index, index_feed), (mark, mark_feed) = fresh_feed(d, 60_000 * 10**8), fresh_feed(d, 59_400 * 10**8)
+        (index, index_feed), (mark, mark_feed) = (
+            fresh_feed(d, 60_000 * 10**8),
+            fresh_feed(d, 59_400 * 10**8),
+        )
         d.market.set_oracles(index, mark, sender=d.owner)
         record(d.market)
         d.model.set_oracles(d.owner, index_feed, mark_feed)
@@ -801,18 +961,39 @@ class TestSetOracles:
 
     def test_normalises_a_feed_with_more_than_18_decimals(self, deployment):
         d = deployment
-        (index, index_feed), (mark, mark_feed) = fresh_feed(d, 50_000 * 10**20, 20), fresh_feed(d, 50_010 * 10**8)
+        (index, index_feed), (mark, mark_feed) = (
+            fresh_feed(d, 50_000 * 10**20, 20),
+            fresh_feed(d, 50_010 * 10**8),
+        )
         d.market.set_oracles(index, mark, sender=d.owner)
         d.model.set_oracles(d.owner, index_feed, mark_feed)
         assert d.market.sampled_price() == 50_000 * WAD
         assert_in_step(d)
 
+    def test_rejects_fine_feed_that_normalises_to_zero(self, deployment):
+        d = deployment
+        (index, index_feed), (mark, mark_feed) = fresh_feed(d, 99, 20), fresh_feed(d, 10**8)
+        reject(
+            d,
+            d.owner,
+            "set_oracles",
+            index,
+            mark,
+            reason="price_feed: index answer not positive",
+            model_args=(d.owner, index_feed, mark_feed),
+        )
+
     def test_rejects_non_owner(self, deployment, non_owner):
         d = deployment
         (index, index_feed), (mark, mark_feed) = fresh_feed(d, 10**8), fresh_feed(d, 10**8)
         reject(
-            d, non_owner, "set_oracles", index, mark,
-            reason="ownable: caller is not the owner", model_args=(non_owner, index_feed, mark_feed),
+            d,
+            non_owner,
+            "set_oracles",
+            index,
+            mark,
+            reason="ownable: caller is not the owner",
+            model_args=(non_owner, index_feed, mark_feed),
         )
 
     @pytest.mark.parametrize("which", ["index", "mark"])
@@ -825,8 +1006,12 @@ class TestSetOracles:
         oracles = (bad, good) if which == "index" else (good, bad)
         feeds = (bad_feed, good_feed) if which == "index" else (good_feed, bad_feed)
         reject(
-            d, d.owner, "set_oracles", *oracles,
-            reason=f"price_feed: {which} {CONSTRUCTOR_FAULTS[fault]}", model_args=(d.owner, *feeds),
+            d,
+            d.owner,
+            "set_oracles",
+            *oracles,
+            reason=f"price_feed: {which} {CONSTRUCTOR_FAULTS[fault]}",
+            model_args=(d.owner, *feeds),
         )
 
     @pytest.mark.parametrize("kind", ["account without code", "feed with 37 decimals"])
@@ -894,7 +1079,12 @@ class TestSetRiskParameters:
 
     def test_rejects_non_owner(self, deployment, non_owner):
         reject(
-            deployment, non_owner, "set_risk_parameters", 10**17, 10**16, reason="ownable: caller is not the owner"
+            deployment,
+            non_owner,
+            "set_risk_parameters",
+            10**17,
+            10**16,
+            reason="ownable: caller is not the owner",
         )
 
 
@@ -948,7 +1138,13 @@ class TestOwnership:
         reject(d, d.owner, "set_operator", d.owner, reason="ownable: caller is not the owner")
 
     def test_rejects_transfer_by_non_owner(self, deployment, non_owner):
-        reject(deployment, non_owner, "transfer_ownership", non_owner, reason="ownable: caller is not the owner")
+        reject(
+            deployment,
+            non_owner,
+            "transfer_ownership",
+            non_owner,
+            reason="ownable: caller is not the owner",
+        )
 
     def test_rejects_wrong_acceptor(self, deployment, non_owner, trader):
         d = deployment
@@ -956,7 +1152,12 @@ class TestOwnership:
         reject(d, trader, "accept_ownership", reason="ownable_2step: caller is not the new owner")
 
     def test_rejects_accept_without_transfer(self, deployment, non_owner):
-        reject(deployment, non_owner, "accept_ownership", reason="ownable_2step: caller is not the new owner")
+        reject(
+            deployment,
+            non_owner,
+            "accept_ownership",
+            reason="ownable_2step: caller is not the new owner",
+        )
 
     def test_renounce_ownership_is_not_exposed(self, deployment):
         market = deployment.market
@@ -1006,7 +1207,11 @@ class TestViews:
         assert d.market.premium_average() == 10**15
         pending = d.market.pending_funding(trader)
         assert pending == owed(THIRD, 0, d.market.current_funding_index()) > 0
-        assert d.market.pending_funding(counterparty) == owed(-THIRD, 0, d.market.current_funding_index()) < 0
+        assert (
+            d.market.pending_funding(counterparty)
+            == owed(-THIRD, 0, d.market.current_funding_index())
+            < 0
+        )
         assert d.market.total_margin() == 20_000 * WAD - d.market.surplus()
 
     def test_premium_average_at_interval_start_is_the_held_premium(self, deployment):

@@ -82,8 +82,8 @@ class TestSubmit:
         assert reading.price == oracle.latestRoundData()[1] * 10**10
 
     @pytest.mark.parametrize("caller", ["owner", "non_owner"])
-    def test_rejects_non_feeder(self, oracle, request, caller):
-        sender = request.getfixturevalue(caller)
+    def test_rejects_non_feeder(self, oracle, owner, non_owner, caller):
+        sender = {"owner": owner, "non_owner": non_owner}[caller]
         before = state(oracle)
         with boa.reverts(NOT_FEEDER):
             oracle.submit(ANSWER, sender=sender)
@@ -91,7 +91,9 @@ class TestSubmit:
 
 
 class TestSubmitRound:
-    @pytest.mark.parametrize("answer, started_at, updated_at", [(ANSWER, 5, 0), (-1, 10**12, 10**12), (0, 1, 2)])
+    @pytest.mark.parametrize(
+        "answer, started_at, updated_at", [(ANSWER, 5, 0), (-1, 10**12, 10**12), (0, 1, 2)]
+    )
     def test_feeder_records_chosen_timestamps(self, oracle, feeder, answer, started_at, updated_at):
         assert oracle.submit_round(answer, started_at, updated_at, sender=feeder) == 1
         (event,) = named(oracle, "AnswerUpdated")
@@ -131,8 +133,8 @@ class TestSetFeeder:
         assert oracle.latest_round() == 0
 
     @pytest.mark.parametrize("caller", ["feeder", "non_owner"])
-    def test_rejects_non_owner(self, oracle, request, caller):
-        sender = request.getfixturevalue(caller)
+    def test_rejects_non_owner(self, oracle, feeder, non_owner, caller):
+        sender = {"feeder": feeder, "non_owner": non_owner}[caller]
         before = state(oracle)
         with boa.reverts(NOT_OWNER):
             oracle.set_feeder(sender, sender=sender)

@@ -63,8 +63,8 @@ class TestMint:
         assert balances(token, trader) == [0, 0]
 
     @pytest.mark.parametrize("caller", ["non_owner", "trader"])
-    def test_rejects_non_minter(self, funded, request, caller, trader):
-        sender = request.getfixturevalue(caller)
+    def test_rejects_non_minter(self, funded, non_owner, trader, caller):
+        sender = {"non_owner": non_owner, "trader": trader}[caller]
         before = balances(funded, trader, sender)
         with boa.reverts(DENIED):
             funded.mint(sender, 1, sender=sender)
