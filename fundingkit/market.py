@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 
 from fundingkit.feeds import FeedStatus, MockFeed, Reading
 from fundingkit.rates import (
+    DEFAULT_PARAMETERS,
     IntervalState,
     RateParameters,
     funding_delta,
@@ -96,7 +97,7 @@ class MarketModel:
         operator,
         index_feed: MockFeed,
         mark_feed: MockFeed,
-        params: RateParameters = RateParameters(),
+        params: RateParameters = DEFAULT_PARAMETERS,
         collateral_decimals: int = 18,
         max_age: int = 3_600,
         initial_margin_ratio: int = 10**17,

@@ -109,6 +109,9 @@ def project(
     )
 
 
+DEFAULT_PARAMETERS = RateParameters()
+
+
 def next_rate(params: RateParameters, state: IntervalState, held_premium: int, now: int) -> int:
     """The rate the interval in progress sets if the held premium stands to its end."""
     remaining = state.interval_start + params.interval - now

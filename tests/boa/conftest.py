@@ -22,7 +22,9 @@ from fundingkit.feeds import MockFeed  # noqa: E402
 from fundingkit.market import MarketModel  # noqa: E402
 from fundingkit.rates import RateParameters  # noqa: E402
 
-_COMMON = dict(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+_COMMON = dict(
+    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+)
 settings.register_profile("quick", max_examples=30, **_COMMON)
 settings.register_profile("ci", max_examples=200, **_COMMON)
 settings.register_profile("deep", max_examples=10_000, **_COMMON)

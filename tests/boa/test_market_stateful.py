@@ -15,10 +15,10 @@ market's invariants are checked:
 """
 
 import boa
+from conftest import deploy
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from conftest import deploy
 from fundingkit.market import Rejected
 from fundingkit.rates import RateParameters
 
@@ -86,7 +86,9 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule(move_bps=st.integers(-3_000, 3_000), bps=premium_bps)
     def feed_both(self, move_bps, bps):
-        index = max(self.d.model.index_feed.rounds[-1].answer * (10_000 + move_bps) // 10_000, 10**8)
+        index = max(
+            self.d.model.index_feed.rounds[-1].answer * (10_000 + move_bps) // 10_000, 10**8
+        )
         self.d.submit(index, index * (10_000 + bps) // 10_000)
 
     @rule(bps=premium_bps)
@@ -151,7 +153,9 @@ class MarketMachine(RuleBasedStateMachine):
     def change_rate_parameters(self, interval, interest, dampener, cap):
         params = RateParameters(interval, interest, dampener, cap)
         self.both(
-            lambda: self.d.market.set_rate_parameters(interval, interest, dampener, cap, sender=self.d.owner),
+            lambda: self.d.market.set_rate_parameters(
+                interval, interest, dampener, cap, sender=self.d.owner
+            ),
             lambda: self.d.model.set_rate_parameters(self.d.owner, params),
         )
 
