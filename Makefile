@@ -92,8 +92,18 @@ lint: venv
 fmt: venv
 	$(BIN)/ruff format .
 
+# Ape does not notice a change in a module (contracts/modules) alone, so a build is keyed
+# on the content of every contract, module and interface, and compiles with --force.
+CONTRACT_FILES := $(shell find contracts -name '*.vy' -o -name '*.vyi' | sort)
+BUILD_STAMP := .build/.stamp-contracts-$(call hash,$(CONTRACT_FILES))
+
 compile: bootstrap
-	$(BIN)/ape compile --size
+	$(BIN)/ape compile --force --size
+	@mkdir -p .build && rm -f .build/.stamp-contracts-* && touch $(BUILD_STAMP)
+
+$(BUILD_STAMP):
+	@$(MAKE) compile
+
 
 test-boa: bootstrap
 	@if $(call has_tests,tests/boa); then \
@@ -119,10 +129,10 @@ test: bootstrap
 	if [ -n "$$failed" ]; then echo "==> make test FAILED:$$failed" >&2; exit 1; fi
 
 # ---------------------------------------------------------------- scripts
-demo: bootstrap
+demo: bootstrap $(BUILD_STAMP)
 	$(BIN)/ape run demo
 
-bench: bootstrap
+bench: bootstrap $(BUILD_STAMP)
 	$(BIN)/ape run bench
 
 # ---------------------------------------------------------------- maintenance

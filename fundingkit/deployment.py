@@ -73,6 +73,15 @@ class MarketConfig:
         return cls(**{name: int(value) for name, value in data.items()})
 
 
+@dataclass(frozen=True)
+class MarketAccount:
+    """One account's state in the market, as ``FundingMarket.accounts`` returns it."""
+
+    margin: int
+    position: int
+    index_snapshot: int
+
+
 @dataclass
 class Deployment:
     """A deployed market: Ape contract instances, roles, and when each step landed."""
@@ -185,13 +194,16 @@ class InStep:
     """A deployment and its reference model, driven together.
 
     Each method sends one transaction, then replays it in the model with ``now`` set
-    to the receipt's block timestamp; it returns the receipt. A transaction that
-    reverts on chain raises (Ape's error) before the model is touched.
+    to the receipt's block timestamp; it returns the receipt, and keeps the model's
+    return value (e.g. what ``settle`` charged) in ``last_result``. A transaction that
+    reverts on chain raises (Ape's error) before the model is touched; a model that
+    rejects what the chain accepted raises ``fundingkit.market.Rejected``.
     """
 
     deployment: Deployment
     model: MarketModel = field(init=False)
     receipts: list = field(default_factory=list)
+    last_result: Any = None
 
     def __post_init__(self):
         self.model = self.deployment.reference_model()
@@ -230,20 +242,20 @@ class InStep:
     def deposit(self, trader, amount: int):
         receipt = self.market.deposit(amount, sender=trader)
         self._sync(receipt)
-        self.model.deposit(str(trader.address), amount)
+        self.last_result = self.model.deposit(str(trader.address), amount)
         return receipt
 
     def withdraw(self, trader, amount: int):
         receipt = self.market.withdraw(amount, sender=trader)
         self._sync(receipt)
-        self.model.withdraw(str(trader.address), amount)
+        self.last_result = self.model.withdraw(str(trader.address), amount)
         return receipt
 
     def trade(self, buyer, seller, size: int, price: int):
         operator = self.deployment.operator
         receipt = self.market.trade(buyer, seller, size, price, sender=operator)
         self._sync(receipt)
-        self.model.trade(
+        self.last_result = self.model.trade(
             str(operator.address), str(buyer.address), str(seller.address), size, price
         )
         return receipt
@@ -251,13 +263,13 @@ class InStep:
     def accrue(self, caller):
         receipt = self.market.accrue(sender=caller)
         self._sync(receipt)
-        self.model.accrue()
+        self.last_result = self.model.accrue()
         return receipt
 
     def settle(self, caller, account):
         receipt = self.market.settle(account, sender=caller)
         self._sync(receipt)
-        self.model.settle(str(account.address))
+        self.last_result = self.model.settle(str(account.address))
         return receipt
 
     def compare(self, accounts=()) -> list[tuple[str, int, int]]:
@@ -277,7 +289,7 @@ class InStep:
         ]
         for account in accounts:
             address = str(account.address)
-            chain = m.accounts(address)
+            chain = account_state(m, address)
             ref = model.account(address)
             short = address[:8]
             rows += [
@@ -291,6 +303,19 @@ class InStep:
                 ),
             ]
         return rows
+
+
+def account_state(market, address) -> MarketAccount:
+    """``market.accounts(address)`` as plain ints, read with a bare ``eth_call``.
+
+    (Ape's traced calls under ``ape test --gas`` fail to decode this struct getter.)
+    """
+    from ape import chain
+    from eth_abi import decode
+
+    data = market.accounts.encode_input(address)
+    raw = chain.provider.web3.eth.call({"to": str(market.address), "data": data})
+    return MarketAccount(*decode(["int256", "int256", "int256"], bytes(raw)))
 
 
 # ---------------------------------------------------------------- records per network
@@ -420,6 +445,7 @@ def attach(record: DeploymentRecord) -> dict[str, Any]:
 
 
 __all__ = [
+    "account_state",
     "Deployment",
     "DeploymentRecord",
     "InStep",

@@ -20,9 +20,11 @@ class FeedStatus(IntEnum):
     INCOMPLETE = 3
     FROM_FUTURE = 4
     STALE = 5
+    OUT_OF_RANGE = 6
 
 
 MAX_FEED_DECIMALS = 36
+MAX_PRICE = 10**36  # WAD: 1e18 quote per base
 
 _REASONS = {
     FeedStatus.CALL_FAILED: "feed unreadable",
@@ -30,6 +32,7 @@ _REASONS = {
     FeedStatus.INCOMPLETE: "round incomplete",
     FeedStatus.FROM_FUTURE: "round from the future",
     FeedStatus.STALE: "answer stale",
+    FeedStatus.OUT_OF_RANGE: "answer out of range",
 }
 
 
@@ -74,9 +77,13 @@ def read_round(round_id: int, rnd: Round, decimals: int, now: int, max_age: int)
     if status != FeedStatus.OK:
         return Reading(0, round_id, status)
     if decimals <= 18:
+        if rnd.answer > MAX_PRICE // 10 ** (18 - decimals):
+            return Reading(0, round_id, FeedStatus.OUT_OF_RANGE)
         price = rnd.answer * 10 ** (18 - decimals)
     else:
         price = rnd.answer // 10 ** (decimals - 18)
+        if price > MAX_PRICE:
+            return Reading(0, round_id, FeedStatus.OUT_OF_RANGE)
     if price == 0:
         return Reading(0, round_id, FeedStatus.NOT_POSITIVE)
     return Reading(price, round_id, FeedStatus.OK)

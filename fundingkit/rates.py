@@ -62,6 +62,8 @@ class RateParameters:
             return "premium_rate: dampener outside 0..1 %"
         if not MIN_CAP <= self.cap <= MAX_CAP:
             return "premium_rate: cap outside 0.01 %..4 %"
+        if abs(self.interest) > self.cap:
+            return "premium_rate: interest exceeds the cap"
         return None
 
 

@@ -39,7 +39,14 @@ from ape import accounts, chain
 from ape.cli import ConnectedProviderCommand
 from ape.logging import LogLevel, logger
 
-from fundingkit.deployment import FEED_DECIMALS, TOKEN_DECIMALS, InStep, MarketConfig, deploy
+from fundingkit.deployment import (
+    FEED_DECIMALS,
+    TOKEN_DECIMALS,
+    InStep,
+    MarketConfig,
+    account_state,
+    deploy,
+)
 
 # Ape logs every confirmed transaction at INFO; the demo prints its own summary.
 logger.set_level(LogLevel.WARNING)
@@ -91,7 +98,9 @@ def usd(wad: int) -> str:
     return f"{wad / WAD:,.2f}"
 
 
-@click.command(cls=ConnectedProviderCommand, short_help="3 simulated days, checked by the reference")
+@click.command(
+    cls=ConnectedProviderCommand, short_help="3 simulated days, checked by the reference"
+)
 def cli(network):
     if not network.is_local:
         raise click.UsageError("the demo runs on the local network only (--network ethereum:local)")
@@ -110,7 +119,7 @@ def cli(network):
     rng = random.Random(20240607)
     index_answer = config.index_answer
     for step in range(STEPS):
-        chain.pending_timestamp += STEP
+        chain.pending_timestamp += STEP - HOUR
         index_answer = index_answer * (10_000 + rng.randint(-40, 40)) // 10_000
         mark_answer = index_answer * (10_000 + premium_bps(step)) // 10_000
         s.submit(index_answer, mark_answer)
@@ -125,7 +134,7 @@ def cli(network):
         chain.mine(deltatime=HOUR)  # an hour later, anyone accrues
         s.accrue(traders[step % len(traders)] if step % 3 else keeper)
 
-    chain.pending_timestamp += STEP
+    chain.pending_timestamp += STEP - HOUR
     s.submit(index_answer, index_answer)
     for trader in traders:
         s.settle(keeper, trader)
@@ -135,14 +144,27 @@ def cli(network):
         for log in receipt.decode_logs(d.market.FundingSettled):
             paid[str(log.account)] += log.owed
     days = (s.model.now - d.timestamp) / 86_400
-    print(f"{len(s.receipts)} transactions over {days:.1f} simulated days; "
-          f"funding index {usd(d.market.funding_index())} USD per BTC\n")
-    print(f"{'account':<8}{'funding paid (+) / received (-)':>33}{'margin USD':>14}{'position BTC':>14}")
+    print(
+        f"{len(s.receipts)} transactions over {days:.1f} simulated days; "
+        f"funding index {usd(d.market.funding_index())} USD per BTC\n"
+    )
+    index_price = d.market.sampled_price()
+    print(
+        f"{'account':<8}{'funding paid (+) / received (-)':>33}{'margin USD':>13}"
+        f"{'position BTC':>14}{'equity USD':>13}"
+    )
     for name, trader in zip(NAMES, traders, strict=True):
-        state = d.market.accounts(trader)
-        print(f"{name:<8}{usd(paid[str(trader.address)]):>33}{usd(state.margin):>14}"
-              f"{state.position / WAD:>14.2f}")
-    print(f"{'surplus':<8}{usd(d.market.surplus()):>33}   (rounding residue kept by the market)\n")
+        state = account_state(d.market, trader)
+        equity = state.margin + state.position * index_price // WAD
+        print(
+            f"{name:<8}{usd(paid[str(trader.address)]):>33}{usd(state.margin):>13}"
+            f"{state.position / WAD:>14.2f}{usd(equity):>13}"
+        )
+    print(
+        f"(margin = cash: deposits, trade proceeds, funding; equity = margin + position x index "
+        f"{usd(index_price)})"
+    )
+    print(f"surplus kept by the market (rounding, favouring it): {d.market.surplus()} wei\n")
 
     rows = s.compare(traders)
     mismatches = [row for row in rows if row[1] != row[2]]

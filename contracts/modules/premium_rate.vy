@@ -206,6 +206,7 @@ def _check_parameters(interval: uint256, interest: int256, dampener: int256, cap
     assert abs(interest) <= MAX_ABS_INTEREST, "premium_rate: interest outside +-0.1 %"
     assert dampener >= 0 and dampener <= MAX_DAMPENER, "premium_rate: dampener outside 0..1 %"
     assert cap >= MIN_CAP and cap <= MAX_CAP, "premium_rate: cap outside 0.01 %..4 %"
+    assert abs(interest) <= cap, "premium_rate: interest exceeds the cap"
 
 
 @internal

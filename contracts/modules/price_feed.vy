@@ -21,6 +21,11 @@ FEED_NOT_POSITIVE: constant(uint8) = 2
 FEED_INCOMPLETE: constant(uint8) = 3
 FEED_FROM_FUTURE: constant(uint8) = 4
 FEED_STALE: constant(uint8) = 5
+FEED_OUT_OF_RANGE: constant(uint8) = 6
+
+# @dev The largest price a reading accepts: 1e18 quote per base (WAD). Above it a
+# reading is unusable, so no later product can overflow and accrual never reverts.
+MAX_PRICE: constant(uint256) = 10**36
 
 # @dev Feeds with more decimals than this cannot be normalised to WAD exactly
 # in both directions; none is known to exist.
@@ -84,10 +89,14 @@ def _read(feed: address, max_age: uint256) -> Reading:
 
     price: uint256 = convert(answer, uint256)
     if decimals <= 18:
+        if price > MAX_PRICE // 10 ** (18 - decimals):
+            return Reading(price=0, round_id=round_id, updated_at=updated_at, status=FEED_OUT_OF_RANGE)
         price = price * 10 ** (18 - decimals)
     else:
         # dev: a finer feed loses its last digits, rounding down.
         price = price // 10 ** (decimals - 18)
+        if price > MAX_PRICE:
+            return Reading(price=0, round_id=round_id, updated_at=updated_at, status=FEED_OUT_OF_RANGE)
     if price == 0:
         status = FEED_NOT_POSITIVE
     return Reading(price=price, round_id=round_id, updated_at=updated_at, status=status)
@@ -111,3 +120,5 @@ def _require_usable(reading: Reading, name: String[5]):
         raise concat("price_feed: ", name, " round from the future")
     if reading.status == FEED_STALE:
         raise concat("price_feed: ", name, " answer stale")
+    if reading.status == FEED_OUT_OF_RANGE:
+        raise concat("price_feed: ", name, " answer out of range")

@@ -23,12 +23,28 @@ from fundingkit.market import MarketModel  # noqa: E402
 from fundingkit.rates import RateParameters  # noqa: E402
 
 _COMMON = dict(
-    deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large]
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    print_blob=True,
 )
+PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.register_profile("quick", max_examples=30, **_COMMON)
-settings.register_profile("ci", max_examples=200, **_COMMON)
+settings.register_profile("ci", max_examples=300, **_COMMON)
 settings.register_profile("deep", max_examples=10_000, **_COMMON)
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+settings.load_profile(PROFILE)
+
+# Per kind of test, examples per profile: pure formulas are cheap (a view call),
+# a stateful sequence runs ~40 transactions on the EVM interpreter.
+EXAMPLES = {
+    "math": {"quick": 100, "ci": 2_000, "deep": 100_000},
+    "stateful": {"quick": 10, "ci": 80, "deep": 2_000},
+}
+
+
+def examples(kind: str) -> settings:
+    """Settings for one kind of property test under the active profile."""
+    return settings(max_examples=EXAMPLES[kind][PROFILE])
+
 
 START_TIME = 1_700_000_000
 INDEX_PRICE = 50_000 * 10**8  # 8-decimal feed answers, as Chainlink's BTC / USD

@@ -15,7 +15,8 @@ market's invariants are checked:
 """
 
 import boa
-from conftest import deploy
+from conftest import EXAMPLES, PROFILE, deploy
+from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
@@ -257,3 +258,6 @@ class MarketMachine(RuleBasedStateMachine):
 
 
 TestMarketMachine = MarketMachine.TestCase
+TestMarketMachine.settings = settings(
+    max_examples=EXAMPLES["stateful"][PROFILE], stateful_step_count=40
+)

@@ -262,6 +262,8 @@ BAD_RATE_PARAMETERS = [
     (dict(dampener=10**16 + 1), "premium_rate: dampener outside 0..1 %"),
     (dict(cap=10**14 - 1), "premium_rate: cap outside 0.01 %..4 %"),
     (dict(cap=4 * 10**16 + 1), "premium_rate: cap outside 0.01 %..4 %"),
+    (dict(interest=2 * 10**14, cap=10**14), "premium_rate: interest exceeds the cap"),
+    (dict(interest=-2 * 10**14, cap=10**14), "premium_rate: interest exceeds the cap"),
 ]
 IMR_REASON = "market: initial margin ratio outside 1 %..100 %"
 BAND_REASON = "market: price band outside 0.1 %..10 %"
@@ -853,7 +855,7 @@ class TestSetOperator:
 
 
 class TestSetRateParameters:
-    NEW = RateParameters(interval=3_600, interest=-(10**15), dampener=10**16, cap=10**14)
+    NEW = RateParameters(interval=3_600, interest=-(10**15), dampener=10**16, cap=10**15)
 
     def _set(self, d, params):
         d.market.set_rate_parameters(
@@ -874,7 +876,7 @@ class TestSetRateParameters:
             3_600,
             -(10**15),
             10**16,
-            10**14,
+            10**15,
         )
         assert d.market.interval_start() == d.model.now  # a new interval closes the one in progress
         assert d.market.last_premium_average() == 10**15
@@ -885,7 +887,8 @@ class TestSetRateParameters:
     @pytest.mark.parametrize(
         "params",
         [
-            RateParameters(3_600, -(10**15), 0, 10**14),
+            RateParameters(3_600, -(10**14), 0, 10**14),
+            RateParameters(3_600, -(10**15), 0, 10**15),
             RateParameters(28_800, 10**15, 10**16, 4 * 10**16),
         ],
     )

@@ -7,6 +7,7 @@ raise too.
 
 import boa
 import pytest
+from conftest import examples
 from deployers import MATH_HARNESS
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -30,6 +31,7 @@ def harness():
     return MATH_HARNESS.deploy()
 
 
+@examples("math")
 @given(x=int256s, y=int256s, d=st.integers(1, UINT256_MAX))
 @example(x=-7, y=1, d=2)
 @example(x=7, y=-1, d=2)
@@ -47,6 +49,7 @@ def test_mul_div_floor_and_ceil(harness, x, y, d):
                 call(x, y, d)
 
 
+@examples("math")
 @given(mark=prices, index=prices)
 @example(mark=1, index=3)  # -2/3: truncation gives -666..., flooring -667...
 @example(mark=10**36, index=1)
@@ -54,6 +57,7 @@ def test_premium_truncates_toward_zero(harness, mark, index):
     assert harness.premium(mark, index) == rates.premium(mark, index)
 
 
+@examples("math")
 @given(
     average=int256s.filter(lambda a: abs(a) < 2**250),
     interest=per_interval,
@@ -66,6 +70,7 @@ def test_rate_formula(harness, average, interest, dampener, cap):
     assert -cap <= expected <= cap
 
 
+@examples("math")
 @given(position=wad_quantities, snapshot=wad_quantities, index=wad_quantities)
 @example(position=1, snapshot=0, index=1)  # a payer pays a whole wei for 1e-18
 @example(position=-1, snapshot=0, index=1)  # a receiver gets nothing
@@ -76,6 +81,7 @@ def test_owed_rounds_toward_the_market(harness, position, snapshot, index):
     assert owed * WAD >= exact > (owed - 1) * WAD
 
 
+@examples("math")
 @given(position=wad_quantities, price=prices, ratio=st.integers(0, WAD))
 def test_margin_required_rounds_up(harness, position, price, ratio):
     required = market.margin_required(position, price, ratio)
