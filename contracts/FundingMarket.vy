@@ -98,6 +98,12 @@ price_band: public(uint256)
 operator: public(address)
 
 
+# @dev Readings of both feeds, taken together.
+struct Feeds:
+    index: price_feed.Reading
+    mark: price_feed.Reading
+
+
 # @dev The market's starting state: everything the audit needs to replay it.
 event MarketInitialised:
     collateral: address
@@ -246,7 +252,6 @@ def __init__(
 
 
 @external
-@nonreentrant
 def accrue():
     """
     @notice Brings the funding index to now and samples the feeds. Anyone may
@@ -257,7 +262,6 @@ def accrue():
 
 
 @external
-@nonreentrant
 def settle(account: address) -> int256:
     """
     @notice Accrues, then charges `account` its funding up to now.
@@ -314,7 +318,6 @@ def withdraw(amount: uint256):
 
 
 @external
-@nonreentrant
 def trade(buyer: address, seller: address, size: uint256, price: uint256):
     """
     @notice Records a matched trade: `buyer` gains `size` base and pays
@@ -330,10 +333,10 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     assert buyer != empty(address) and seller != empty(address), "market: account is the zero address"
     assert buyer != seller, "market: buyer and seller are the same account"
     assert size > 0, "market: size is zero"
-    self._accrue()
-    index: price_feed.Reading = price_feed._read(self.index_oracle, self.max_age)
+    feeds: Feeds = self._accrue_and_read()
+    index: price_feed.Reading = feeds.index
     price_feed._require_usable(index, "index")
-    mark: price_feed.Reading = price_feed._read(self.mark_oracle, self.max_age)
+    mark: price_feed.Reading = feeds.mark
     price_feed._require_usable(mark, "mark")
     distance: uint256 = max(price, mark.price) - min(price, mark.price)
     assert distance <= fixed_point._wad_mul_down(mark.price, self.price_band), "market: price outside the band around the mark"
@@ -362,7 +365,6 @@ def set_operator(operator: address):
 
 
 @external
-@nonreentrant
 def set_rate_parameters(interval: uint256, interest: int256, dampener: int256, cap: int256):
     """
     @notice Owner only: replaces the rate model's parameters together. Accrues
@@ -380,7 +382,6 @@ def set_rate_parameters(interval: uint256, interest: int256, dampener: int256, c
 
 
 @external
-@nonreentrant
 def set_oracles(index_oracle: address, mark_oracle: address):
     """
     @notice Owner only: points the market at new feeds. Accrues first with the
@@ -395,14 +396,13 @@ def set_oracles(index_oracle: address, mark_oracle: address):
     self.index_oracle = index_oracle
     self.mark_oracle = mark_oracle
     funding_accrual.sampled_price = index.price
-    premium_rate.sampled_premium = premium_rate._premium(mark.price, index.price)
+    premium_rate._sample(premium_rate._premium(mark.price, index.price))
     log OraclesChanged(
         index_oracle=index_oracle, mark_oracle=mark_oracle, index_price=index.price, mark_price=mark.price
     )
 
 
 @external
-@nonreentrant
 def set_max_age(max_age: uint256):
     """
     @notice Owner only: the oldest feed answer accepted, 60 s..3 days. Accrues first.
@@ -426,7 +426,6 @@ def set_risk_parameters(initial_margin_ratio: uint256, price_band: uint256):
 
 
 @external
-@nonreentrant
 def pause():
     """
     @notice Owner only: stops trades and deposits (see `@custom:kill`).
@@ -437,7 +436,6 @@ def pause():
 
 
 @external
-@nonreentrant
 def unpause():
     """
     @notice Owner only: lifts the pause.
@@ -497,7 +495,7 @@ def premium_average() -> int256:
     index, state = funding_accrual._current()
     elapsed: uint256 = block.timestamp - state.interval_start
     if elapsed == 0:
-        return premium_rate.sampled_premium
+        return premium_rate._held_premium()
     return state.premium_sum // convert(elapsed, int256)
 
 
@@ -528,29 +526,56 @@ def total_margin() -> int256:
 def _accrue():
     """
     @dev Brings the index to now with the held samples, then reads both feeds
-         and samples them for the next stretch: the index price when the index
-         feed is usable, the premium when both are. An unusable reading leaves
-         the previous sample in force, so accruing or not during a feed outage
+         and samples them for the next stretch (see `_sample`).
+    """
+    if funding_accrual._accrue():
+        self._sample(self._read_feeds())
+
+
+@internal
+def _accrue_and_read() -> Feeds:
+    """
+    @dev `_accrue`, returning fresh readings of both feeds: the ones the
+         accrual sampled, or new ones when the market already accrued this block.
+    """
+    accrued: bool = funding_accrual._accrue()
+    feeds: Feeds = self._read_feeds()
+    if accrued:
+        self._sample(feeds)
+    return feeds
+
+
+@internal
+@view
+def _read_feeds() -> Feeds:
+    max_age: uint256 = self.max_age
+    return Feeds(
+        index=price_feed._read(self.index_oracle, max_age),
+        mark=price_feed._read(self.mark_oracle, max_age),
+    )
+
+
+@internal
+def _sample(feeds: Feeds):
+    """
+    @dev Holds the readings from now on: the index price when the index feed is
+         usable, the premium when both are. An unusable reading leaves the
+         previous sample in force, so accruing or not during a feed outage
          changes nothing and cannot be used to pick a rate.
     """
-    if not funding_accrual._accrue():
-        return
-    max_age: uint256 = self.max_age
-    index: price_feed.Reading = price_feed._read(self.index_oracle, max_age)
-    mark: price_feed.Reading = price_feed._read(self.mark_oracle, max_age)
-    if index.status == price_feed.FEED_OK:
-        funding_accrual.sampled_price = index.price
-        if mark.status == price_feed.FEED_OK:
-            premium_rate.sampled_premium = premium_rate._premium(mark.price, index.price)
+    if feeds.index.status == price_feed.FEED_OK:
+        funding_accrual.sampled_price = feeds.index.price
+        if feeds.mark.status == price_feed.FEED_OK:
+            premium_rate._sample(premium_rate._premium(feeds.mark.price, feeds.index.price))
     log Accrued(
         timestamp=block.timestamp,
-        funding_index=funding_accrual.funding_index,
-        index_price=index.price,
-        mark_price=mark.price,
-        index_round=index.round_id,
-        mark_round=mark.round_id,
-        index_status=index.status,
-        mark_status=mark.status,
+        funding_index=funding_accrual._index(),
+        index_price=feeds.index.price,
+        mark_price=feeds.mark.price,
+        index_round=feeds.index.round_id,
+        mark_round=feeds.mark.round_id,
+        index_status=feeds.index.status,
+        mark_status=feeds.mark.status,
     )
 
 

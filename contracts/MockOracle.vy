@@ -38,14 +38,12 @@ feeder: public(address)
 latest_round: public(uint80)
 
 
-struct Round:
-    answer: int256
-    started_at: uint256
-    updated_at: uint256
+# @dev Every round by id (ids start at 1), packed in one word as Chainlink's
+# aggregators pack theirs: answer (int128, bits 128..255), startedAt (64..127),
+# updatedAt (0..63). One storage read per round.
+rounds: HashMap[uint80, uint256]
 
-
-# @dev Every round, by id (ids start at 1).
-rounds: HashMap[uint80, Round]
+TIME_MASK: constant(uint256) = 2**64 - 1
 
 
 # @dev A new round was recorded (Chainlink's AnswerUpdated shape).
@@ -138,9 +136,11 @@ def getRoundData(_roundId: uint80) -> (uint80, int256, uint256, uint256, uint80)
 @internal
 def _submit(answer: int256, started_at: uint256, updated_at: uint256) -> uint80:
     assert msg.sender == self.feeder, "mock_oracle: caller is not the feeder"
+    assert abs(answer) < 2**127, "mock_oracle: answer out of range"
+    assert started_at <= TIME_MASK and updated_at <= TIME_MASK, "mock_oracle: timestamp out of range"
     round_id: uint80 = self.latest_round + 1
     self.latest_round = round_id
-    self.rounds[round_id] = Round(answer=answer, started_at=started_at, updated_at=updated_at)
+    self.rounds[round_id] = convert(convert(answer << 128, bytes32), uint256) | started_at << 64 | updated_at
     log AnswerUpdated(current=answer, roundId=convert(round_id, uint256), updatedAt=updated_at)
     return round_id
 
@@ -148,5 +148,7 @@ def _submit(answer: int256, started_at: uint256, updated_at: uint256) -> uint80:
 @internal
 @view
 def _round_data(round_id: uint80) -> (uint80, int256, uint256, uint256, uint80):
-    stored: Round = self.rounds[round_id]
-    return round_id, stored.answer, stored.started_at, stored.updated_at, round_id
+    word: uint256 = self.rounds[round_id]
+    # An arithmetic shift restores the answer's sign.
+    answer: int256 = convert(convert(word, bytes32), int256) >> 128
+    return round_id, answer, (word >> 64) & TIME_MASK, word & TIME_MASK, round_id

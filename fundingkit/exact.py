@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from fractions import Fraction
 
-from fundingkit.rates import RateParameters
+from fundingkit.rates import MAX_PREMIUM, RateParameters
 from fundingkit.vyper_math import WAD
 
 
@@ -30,6 +30,11 @@ class ExactAccount:
     margin: Fraction = Fraction(0)
     position: int = 0
     index_snapshot: Fraction = Fraction(0)
+
+
+def exact_premium(mark_price: int, index_price: int) -> Fraction:
+    """(m - p) / p in WAD, exactly; the +1,000 % limit is a rule, not a rounding."""
+    return min(Fraction((mark_price - index_price) * WAD, index_price), Fraction(MAX_PREMIUM))
 
 
 def exact_rate(params: RateParameters, average: Fraction) -> Fraction:
@@ -45,7 +50,7 @@ class ExactMarket:
         index = index_feed.read(now, max_age)
         mark = mark_feed.read(now, max_age)
         self.sampled_price = Fraction(index.price)
-        self.sampled_premium = Fraction((mark.price - index.price) * WAD, index.price)
+        self.sampled_premium = exact_premium(mark.price, index.price)
         self.interval_start = now
         self.premium_sum = Fraction(0)
         self.last_premium_average = Fraction(0)
@@ -82,7 +87,7 @@ class ExactMarket:
             self.sampled_price = Fraction(index.price)
             mark = self.mark_feed.read(until, self.max_age)
             if mark.ok:
-                self.sampled_premium = Fraction((mark.price - index.price) * WAD, index.price)
+                self.sampled_premium = exact_premium(mark.price, index.price)
 
     def settle(self, address) -> Fraction:
         self.accrue()

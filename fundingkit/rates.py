@@ -29,9 +29,12 @@ def clamp(x: int, low: int, high: int) -> int:
     return min(max(x, low), high)
 
 
+MAX_PREMIUM = 10 * WAD  # +1,000 %: a sample is never above it
+
+
 def premium(mark_price: int, index_price: int) -> int:
-    """P = (m - p) / p in WAD, truncated toward zero like the contract."""
-    return div_trunc((mark_price - index_price) * WAD, index_price)
+    """P = (m - p) / p in WAD, truncated toward zero like the contract, at most +1,000 %."""
+    return min(div_trunc((mark_price - index_price) * WAD, index_price), MAX_PREMIUM)
 
 
 def premium_clamp_rate(average_premium: int, interest: int, dampener: int, cap: int) -> int:

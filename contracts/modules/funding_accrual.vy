@@ -15,38 +15,54 @@
 
 
 from . import fixed_point
+from . import packed_word
 from . import premium_rate
 uses: premium_rate
 
 
-# @dev F: cumulative funding per unit of base, in quote (WAD).
-funding_index: public(int256)
-# @dev The block time of the last accrual (unix seconds).
-last_accrual: public(uint256)
+# @dev F (WAD quote per unit of base, value) and the block time of the last
+# accrual (time), in one word: every settlement reads both.
+packed_index: uint256
 # @dev The index price sampled at the last good accrual, held until the next
-# (WAD, quote per base).
+# (WAD, quote per base; at most price_feed.MAX_PRICE).
 sampled_price: public(uint256)
 
 
 @deploy
 def __init__(price: uint256):
-    self.last_accrual = block.timestamp
+    self.packed_index = packed_word._pack(0, block.timestamp)
     self.sampled_price = price
+
+
+@external
+@view
+def funding_index() -> int256:
+    """
+    @notice F as of the last accrual: cumulative funding per unit of base (WAD quote).
+    """
+    return packed_word._value(self.packed_index)
+
+
+@external
+@view
+def last_accrual() -> uint256:
+    """
+    @notice The block time of the last accrual.
+    """
+    return packed_word._time(self.packed_index)
 
 
 @internal
 @view
-def _funding_delta(rate_time: int256) -> int256:
+def _funding_delta(rate_time: int256, interval: uint256) -> int256:
     """
     @dev p * integral(R dt) / (T * WAD): the index move over a gap whose rate
          integral is `rate_time` (WAD * seconds). Truncates toward zero, so
          rounding is symmetric between longs and shorts.
     """
-    # dev: p <= 1e30 (1e12 quote per base) and |rate_time| <= 4e16 * 3.2e9 (100 years
-    # at the largest cap) keep the product near 1e56, far below 2**255.
-    return convert(self.sampled_price, int256) * rate_time // convert(
-        premium_rate.interval * fixed_point.WAD, int256
-    )
+    # dev: p <= 1e36 and |rate_time| <= 4e16 * 3.2e9 (100 years at the largest
+    # cap) keep the product near 1.3e62, far below 2**255.
+    return convert(self.sampled_price, int256) * rate_time // convert(interval * fixed_point.WAD, int256)
 
 
 @internal
@@ -55,13 +71,24 @@ def _accrue() -> bool:
     @dev Brings F to now with the samples held since the last accrual.
     @return bool True when time has passed since the last accrual.
     """
-    since: uint256 = self.last_accrual
+    word: uint256 = self.packed_index
+    since: uint256 = packed_word._time(word)
     if since == block.timestamp:
         return False
+    interval: uint256 = premium_rate._parameters().interval
     rate_time: int256 = premium_rate._advance(since, block.timestamp)
-    self.funding_index += self._funding_delta(rate_time)
-    self.last_accrual = block.timestamp
+    index: int256 = packed_word._value(word) + self._funding_delta(rate_time, interval)
+    self.packed_index = packed_word._pack(index, block.timestamp)
     return True
+
+
+@internal
+@view
+def _index() -> int256:
+    """
+    @dev F as of the last accrual.
+    """
+    return packed_word._value(self.packed_index)
 
 
 @internal
@@ -70,13 +97,15 @@ def _current() -> (int256, premium_rate.Projection):
     """
     @dev F and the interval state as an accrual now would leave them.
     """
-    since: uint256 = self.last_accrual
+    word: uint256 = self.packed_index
+    since: uint256 = packed_word._time(word)
     if since == block.timestamp:
-        return self.funding_index, premium_rate.Projection(
+        return packed_word._value(word), premium_rate.Projection(
             rate_time=0,
-            interval_start=premium_rate.interval_start,
-            premium_sum=premium_rate.premium_sum,
-            last_premium_average=premium_rate.last_premium_average,
+            interval_start=premium_rate._interval_start(),
+            premium_sum=premium_rate._premium_sum(),
+            last_premium_average=premium_rate._last_premium_average(),
         )
     projection: premium_rate.Projection = premium_rate._project(since, block.timestamp)
-    return self.funding_index + self._funding_delta(projection.rate_time), projection
+    delta: int256 = self._funding_delta(projection.rate_time, premium_rate._parameters().interval)
+    return packed_word._value(word) + delta, projection

@@ -44,7 +44,6 @@ event FundingSettled:
     funding_index: int256
     position: int256
     owed: int256  # quote (WAD) paid by the account; negative = received
-    margin: int256  # margin after settlement
 
 
 @internal
@@ -63,7 +62,7 @@ def _settle(account: address) -> int256:
     @dev Charges the account's funding up to the stored index.
     @return int256 The amount owed (negative = received).
     """
-    index: int256 = funding_accrual.funding_index
+    index: int256 = funding_accrual._index()
     snapshot: int256 = self.accounts[account].index_snapshot
     if snapshot == index:
         return 0
@@ -71,10 +70,9 @@ def _settle(account: address) -> int256:
     owed: int256 = 0
     if position != 0:
         owed = self._owed(position, snapshot, index)
-        margin: int256 = self.accounts[account].margin - owed
-        self.accounts[account].margin = margin
+        self.accounts[account].margin -= owed
         self.surplus += owed
-        log FundingSettled(account=account, funding_index=index, position=position, owed=owed, margin=margin)
+        log FundingSettled(account=account, funding_index=index, position=position, owed=owed)
     self.accounts[account].index_snapshot = index
     return owed
 

@@ -19,6 +19,7 @@
 
 
 from . import fixed_point
+from . import packed_word
 
 
 # @dev Hard bounds of the parameters, per interval and in WAD (1e18 = 100 %).
@@ -28,25 +29,31 @@ MAX_ABS_INTEREST: constant(int256) = 10**15  # 0.1 % per interval
 MAX_DAMPENER: constant(int256) = 10**16  # 1 % per interval
 MIN_CAP: constant(int256) = 10**14  # 0.01 % per interval
 MAX_CAP: constant(int256) = 4 * 10**16  # 4 % per interval (Hyperliquid's hourly cap)
+# @dev A premium sample is at most +1,000 % (a mark 11 times the index); it is
+# at least -100 % by nature. Far beyond any cap, so no rate changes, but a
+# freak print moves an interval's average by a bounded amount, and the interval
+# sums fit 128 bits: |sum| <= 1e19 * 28,800 s < 2**127.
+MAX_PREMIUM: constant(int256) = 10 * 10**18
 
 
-# @dev Length of one funding interval, in seconds.
-interval: public(uint256)
-# @dev Interest component I per interval (WAD, signed).
-interest: public(int256)
-# @dev Dampener d: the premium band around I inside which R = I (WAD, >= 0).
-dampener: public(int256)
-# @dev Absolute cap on |R| per interval (WAD, > 0).
-cap: public(int256)
+# @dev The parameters, packed in one word (read on every accrual):
+# interval T in seconds (bits 0..31), dampener d (32..95), cap (96..159), all
+# per interval in WAD; interest I per interval, signed (160..255).
+packed_parameters: uint256
+# @dev The premium sampled at the last good accrual, held until the next (WAD,
+# value), with the start of the interval in progress (unix seconds, time).
+packed_premium: uint256
+# @dev Integral of the held premium over the interval in progress (WAD * seconds,
+# high half) and the average premium of the last closed interval, which sets the
+# rate in force (WAD, low half).
+packed_sums: uint256
 
-# @dev Start of the interval in progress (unix seconds).
-interval_start: public(uint256)
-# @dev Integral of the held premium over the interval in progress (WAD * seconds).
-premium_sum: public(int256)
-# @dev Average premium of the last closed interval: it sets the rate in force (WAD).
-last_premium_average: public(int256)
-# @dev The premium sampled at the last good accrual, held until the next (WAD).
-sampled_premium: public(int256)
+
+struct Parameters:
+    interval: uint256
+    interest: int256
+    dampener: int256
+    cap: int256
 
 
 # @dev The interval state after integrating up to some time (see `_project`).
@@ -63,24 +70,95 @@ def __init__(interval: uint256, interest: int256, dampener: int256, cap: int256,
     @dev Starts the first interval now, with `premium` as the first sample and
          the rate in force equal to that of a zero average premium.
     """
-    self._check_parameters(interval, interest, dampener, cap)
-    self.interval = interval
-    self.interest = interest
-    self.dampener = dampener
-    self.cap = cap
-    self.interval_start = block.timestamp
-    self.sampled_premium = premium
+    self._store_parameters(Parameters(interval=interval, interest=interest, dampener=dampener, cap=cap))
+    self.packed_premium = packed_word._pack(premium, block.timestamp)
+
+
+@external
+@view
+def interval() -> uint256:
+    """
+    @notice The funding interval T, in seconds.
+    """
+    return self._parameters().interval
+
+
+@external
+@view
+def interest() -> int256:
+    """
+    @notice The interest component I per interval (WAD).
+    """
+    return self._parameters().interest
+
+
+@external
+@view
+def dampener() -> int256:
+    """
+    @notice The dampener d per interval (WAD).
+    """
+    return self._parameters().dampener
+
+
+@external
+@view
+def cap() -> int256:
+    """
+    @notice The absolute cap on the rate per interval (WAD).
+    """
+    return self._parameters().cap
+
+
+@external
+@view
+def premium_sum() -> int256:
+    """
+    @notice The integral of the held premium over the interval in progress, as
+            of the last accrual (WAD * seconds).
+    """
+    return packed_word._high(self.packed_sums)
+
+
+@external
+@view
+def last_premium_average() -> int256:
+    """
+    @notice The average premium of the last closed interval (WAD): the rate in
+            force is the formula applied to it.
+    """
+    return packed_word._low(self.packed_sums)
+
+
+@external
+@view
+def sampled_premium() -> int256:
+    """
+    @notice The premium sampled at the last good accrual, held until the next (WAD).
+    """
+    return packed_word._value(self.packed_premium)
+
+
+@external
+@view
+def interval_start() -> uint256:
+    """
+    @notice The start of the interval in progress, as of the last accrual.
+    """
+    return packed_word._time(self.packed_premium)
 
 
 @internal
 @pure
 def _premium(mark_price: uint256, index_price: uint256) -> int256:
     """
-    @dev P = (m - p) / p (WAD). Signed `//` truncates toward zero.
+    @dev P = (m - p) / p (WAD), at most MAX_PREMIUM. Signed `//` truncates
+         toward zero.
     """
-    return (convert(mark_price, int256) - convert(index_price, int256)) * convert(
+    premium: int256 = (convert(mark_price, int256) - convert(index_price, int256)) * convert(
         fixed_point.WAD, int256
     ) // convert(index_price, int256)
+    return min(premium, MAX_PREMIUM)
 
 
 @internal
@@ -99,12 +177,21 @@ def _rate(average_premium: int256, interest: int256, dampener: int256, cap: int2
 
 
 @internal
+@pure
+def _rate_with(parameters: Parameters, average_premium: int256) -> int256:
+    """
+    @dev The formula with a set of parameters.
+    """
+    return self._rate(average_premium, parameters.interest, parameters.dampener, parameters.cap)
+
+
+@internal
 @view
 def _rate_for(average_premium: int256) -> int256:
     """
     @dev The formula with the stored parameters.
     """
-    return self._rate(average_premium, self.interest, self.dampener, self.cap)
+    return self._rate_with(self._parameters(), average_premium)
 
 
 @internal
@@ -119,44 +206,47 @@ def _project(since: uint256, until: uint256) -> Projection:
     @param until Now (> since).
     @return Projection The rate integral and the interval state at `until`.
     """
-    period: uint256 = self.interval
-    held: int256 = self.sampled_premium
-    start: uint256 = self.interval_start
+    parameters: Parameters = self._parameters()
+    period: uint256 = parameters.interval
+    word: uint256 = self.packed_premium
+    held: int256 = packed_word._value(word)
+    start: uint256 = packed_word._time(word)
     end: uint256 = start + period
-    average: int256 = self.last_premium_average
-    rate_time: int256 = 0
+    sums: uint256 = self.packed_sums
+    premium_sum: int256 = packed_word._high(sums)
+    average: int256 = packed_word._low(sums)
 
     if until < end:
         # dev: the gap stays inside the interval in progress.
         gap: int256 = convert(until - since, int256)
         return Projection(
-            rate_time=self._rate_for(average) * gap,
+            rate_time=self._rate_with(parameters, average) * gap,
             interval_start=start,
-            premium_sum=self.premium_sum + held * gap,
+            premium_sum=premium_sum + held * gap,
             last_premium_average=average,
         )
 
     # Close the interval in progress. Signed `//` truncates toward zero.
     rest: int256 = convert(end - since, int256)
-    rate_time = self._rate_for(average) * rest
-    average = (self.premium_sum + held * rest) // convert(period, int256)
+    rate_time: int256 = self._rate_with(parameters, average) * rest
+    average = (premium_sum + held * rest) // convert(period, int256)
 
     # The next interval pays the rate its predecessor's average set.
     next_end: uint256 = end + period
     if until < next_end:
         gap: int256 = convert(until - end, int256)
         return Projection(
-            rate_time=rate_time + self._rate_for(average) * gap,
+            rate_time=rate_time + self._rate_with(parameters, average) * gap,
             interval_start=end,
             premium_sum=held * gap,
             last_premium_average=average,
         )
-    rate_time += self._rate_for(average) * convert(period, int256)
+    rate_time += self._rate_with(parameters, average) * convert(period, int256)
 
     # Every later interval averages exactly the held premium.
     start = next_end + (until - next_end) // period * period
     return Projection(
-        rate_time=rate_time + self._rate_for(held) * convert(until - next_end, int256),
+        rate_time=rate_time + self._rate_with(parameters, held) * convert(until - next_end, int256),
         interval_start=start,
         premium_sum=held * convert(until - start, int256),
         last_premium_average=held,
@@ -170,10 +260,32 @@ def _advance(since: uint256, until: uint256) -> int256:
     @return int256 The rate integral over the gap (WAD * seconds).
     """
     projection: Projection = self._project(since, until)
-    self.interval_start = projection.interval_start
-    self.premium_sum = projection.premium_sum
-    self.last_premium_average = projection.last_premium_average
+    self._store_interval(projection)
     return projection.rate_time
+
+
+@internal
+def _store_interval(projection: Projection):
+    word: uint256 = self.packed_premium
+    if packed_word._time(word) != projection.interval_start:
+        self.packed_premium = packed_word._pack(packed_word._value(word), projection.interval_start)
+    self.packed_sums = packed_word._pack_pair(projection.premium_sum, projection.last_premium_average)
+
+
+@internal
+def _sample(premium: int256):
+    """
+    @dev Holds `premium` from now until the next good sample.
+    """
+    word: uint256 = self.packed_premium
+    if packed_word._value(word) != premium:
+        self.packed_premium = packed_word._pack(premium, packed_word._time(word))
+
+
+@internal
+@view
+def _held_premium() -> int256:
+    return packed_word._value(self.packed_premium)
 
 
 @internal
@@ -185,18 +297,45 @@ def _set_parameters(interval: uint256, interest: int256, dampener: int256, cap: 
          interval's average. A new interval length closes the interval in
          progress now, at the average premium of the part that elapsed.
     """
-    self._check_parameters(interval, interest, dampener, cap)
-    if interval != self.interval:
-        elapsed: uint256 = block.timestamp - self.interval_start
+    old: Parameters = self._parameters()
+    if interval != old.interval:
+        word: uint256 = self.packed_premium
+        elapsed: uint256 = block.timestamp - packed_word._time(word)
+        sums: uint256 = self.packed_sums
+        average: int256 = packed_word._low(sums)
         if elapsed > 0:
             # dev: truncates toward zero, like the interval close in `_project`.
-            self.last_premium_average = self.premium_sum // convert(elapsed, int256)
-        self.interval_start = block.timestamp
-        self.premium_sum = 0
-        self.interval = interval
-    self.interest = interest
-    self.dampener = dampener
-    self.cap = cap
+            average = packed_word._high(sums) // convert(elapsed, int256)
+        self.packed_premium = packed_word._pack(packed_word._value(word), block.timestamp)
+        self.packed_sums = packed_word._pack_pair(0, average)
+    self._store_parameters(Parameters(interval=interval, interest=interest, dampener=dampener, cap=cap))
+
+
+@internal
+def _store_parameters(parameters: Parameters):
+    """
+    @dev Checks the hard bounds, then packs (all fit: see the bounds).
+    """
+    self._check_parameters(parameters.interval, parameters.interest, parameters.dampener, parameters.cap)
+    self.packed_parameters = (
+        parameters.interval
+        | convert(parameters.dampener, uint256) << 32
+        | convert(parameters.cap, uint256) << 96
+        | convert(convert(parameters.interest << 160, bytes32), uint256)
+    )
+
+
+@internal
+@view
+def _parameters() -> Parameters:
+    word: uint256 = self.packed_parameters
+    return Parameters(
+        interval=word & (2**32 - 1),
+        # The top 96 bits hold I; an arithmetic shift restores its sign.
+        interest=convert(convert(word, bytes32), int256) >> 160,
+        dampener=convert((word >> 32) & (2**64 - 1), int256),
+        cap=convert((word >> 96) & (2**64 - 1), int256),
+    )
 
 
 @internal
@@ -217,7 +356,26 @@ def _next_rate(state: Projection, now: uint256) -> int256:
          until it ends: the "predicted rate" users watch.
     @param state The interval state at `now` (from `_project`).
     """
-    period: int256 = convert(self.interval, int256)
+    parameters: Parameters = self._parameters()
+    period: int256 = convert(parameters.interval, int256)
     remaining: int256 = convert(state.interval_start, int256) + period - convert(now, int256)
-    full_sum: int256 = state.premium_sum + self.sampled_premium * remaining
-    return self._rate_for(full_sum // period)
+    full_sum: int256 = state.premium_sum + self._held_premium() * remaining
+    return self._rate_with(parameters, full_sum // period)
+
+
+@internal
+@view
+def _interval_start() -> uint256:
+    return packed_word._time(self.packed_premium)
+
+
+@internal
+@view
+def _premium_sum() -> int256:
+    return packed_word._high(self.packed_sums)
+
+
+@internal
+@view
+def _last_premium_average() -> int256:
+    return packed_word._low(self.packed_sums)
