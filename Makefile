@@ -44,7 +44,7 @@ hash = $(shell cat $(1) 2>/dev/null | sha256sum | cut -c1-16)
 VENV_STAMP := $(VENV)/.stamp-venv-$(call hash,$(LOCK) pyproject.toml)
 NODE_STAMP := node_modules/.stamp-node-$(call hash,package.json package-lock.json)
 
-.PHONY: help venv node bootstrap test lint fmt compile test-boa test-ape demo bench lock clean distclean
+.PHONY: help venv node bootstrap test test-deep lint fmt compile test-boa test-ape demo bench lock clean distclean
 
 help:
 	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
@@ -127,6 +127,10 @@ test: bootstrap
 	  $(MAKE) $$step || failed="$$failed $$step"; \
 	done; \
 	if [ -n "$$failed" ]; then echo "==> make test FAILED:$$failed" >&2; exit 1; fi
+
+# A long property campaign (not part of `make test`): thousands of random sequences.
+test-deep: bootstrap
+	HYPOTHESIS_PROFILE=deep $(BIN)/pytest -p no:ape_test tests/boa
 
 # ---------------------------------------------------------------- scripts
 demo: bootstrap $(BUILD_STAMP)
