@@ -163,7 +163,12 @@ def break_feed(d, which, fault):
         submit_round(d, which, answer, now + 1, now + 1)
     elif fault == "incomplete":
         submit_round(d, which, answer, now, 0)
+    elif fault == "out_of_range":
+        submit_round(d, which, OUT_OF_RANGE_ANSWER, now, now)
 
+
+# An 8-decimal answer whose WAD price exceeds price_feed.MAX_PRICE (1e36).
+OUT_OF_RANGE_ANSWER = 10**26 + 1
 
 FAULT_REASONS = {
     "stale": "answer stale",
@@ -171,6 +176,7 @@ FAULT_REASONS = {
     "negative": "answer not positive",
     "future": "round from the future",
     "incomplete": "round incomplete",
+    "out_of_range": "answer out of range",
 }
 
 
@@ -198,6 +204,7 @@ def faulty_feed(d, fault):
         "stale": (answer, now - MAX_AGE - 1, now - MAX_AGE - 1),
         "future": (answer, now + 1, now + 1),
         "incomplete": (answer, now, 0),
+        "out_of_range": (OUT_OF_RANGE_ANSWER, now, now),
     }[fault]
     if rounds is not None:
         oracle.submit_round(*rounds, sender=d.feeder)
@@ -1221,3 +1228,25 @@ class TestViews:
         d = deployment
         d.submit(50_000 * 10**8, 49_000 * 10**8)  # not sampled: same block as deployment
         assert d.market.premium_average() == d.model.premium_average() == 10**15
+
+
+class TestLimits:
+    def test_largest_price_is_accepted_and_one_more_is_not(self, deployment):
+        d = deployment
+        d.advance(60)
+        d.submit(10**26, 10**26)  # exactly 1e36 in WAD
+        call(d, d.owner, "accrue")
+        assert d.market.sampled_price() == 10**36 == d.model.sampled_price
+        d.advance(60)
+        d.submit(OUT_OF_RANGE_ANSWER, OUT_OF_RANGE_ANSWER)
+        call(d, d.owner, "accrue")  # never reverts: the reading is just not sampled
+        assert d.market.sampled_price() == 10**36 == d.model.sampled_price
+        assert_in_step(d)
+
+    def test_premium_sample_is_at_most_one_thousand_percent(self, deployment):
+        d = deployment
+        d.advance(60)
+        d.submit(50_000 * 10**8, 20 * 50_000 * 10**8)  # mark 20 times the index
+        call(d, d.owner, "accrue")
+        assert d.market.sampled_premium() == 10 * WAD == d.model.sampled_premium
+        assert_in_step(d)

@@ -163,3 +163,32 @@ class TestOwnership:
 
     def test_renounce_ownership_is_not_exposed(self, oracle):
         assert not hasattr(oracle, "renounce_ownership")
+
+
+class TestRanges:
+    """Rounds are packed in one word: an answer must fit int128, a time 64 bits."""
+
+    def test_rejects_answer_outside_int128(self, oracle, feeder):
+        with boa.reverts("mock_oracle: answer out of range"):
+            oracle.submit(2**127, sender=feeder)
+        with boa.reverts("mock_oracle: answer out of range"):
+            oracle.submit(-(2**127), sender=feeder)
+        assert oracle.latest_round() == 0
+
+    def test_rejects_timestamp_beyond_64_bits(self, oracle, feeder):
+        with boa.reverts("mock_oracle: timestamp out of range"):
+            oracle.submit_round(1, 2**64, 1, sender=feeder)
+        with boa.reverts("mock_oracle: timestamp out of range"):
+            oracle.submit_round(1, 1, 2**64, sender=feeder)
+        assert oracle.latest_round() == 0
+
+    def test_extreme_answers_round_trip(self, oracle, feeder):
+        for answer in (2**127 - 1, -(2**127) + 1, -1, 1):
+            round_id = oracle.submit_round(answer, 2**64 - 1, 2**64 - 2, sender=feeder)
+            assert oracle.getRoundData(round_id) == (
+                round_id,
+                answer,
+                2**64 - 1,
+                2**64 - 2,
+                round_id,
+            )
