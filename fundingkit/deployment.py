@@ -13,9 +13,17 @@ The one place that deploys: scripts and the Ape tests all go through ``deploy``.
 * ``InStep`` -- a deployment and its model driven together: every transaction is
   sent on chain, and the model replays it with ``now`` set to the receipt's block
   timestamp. ``InStep.compare()`` lists every chain value next to the model's.
-* ``record_deployment`` / ``load_deployment`` -- ``deployments/<network>.json``
-  (addresses, block, parameters); loading raises ``NoDeploymentRecorded`` when the
-  network has none.
+* ``record_deployment`` / ``load_deployment`` -- ``<network>.json`` (addresses, roles,
+  block, parameters) in ``deployments/`` for public networks and in the git-ignored
+  ``.ape/deployments/`` for machine-local ones (``default_directory``); loading raises
+  ``NoDeploymentRecorded`` when the network has none.
+* ``deploy_market`` -- what ``ape run deploy`` does: deploy, then record, refusing to
+  replace a record unless forced; on Ape's own anvil (which stops with the process) it
+  also saves the node's state, which ``restore_node_state`` loads into the next run's
+  anvil.
+* ``read_market_config`` -- a ``MarketConfig`` from a TOML file (``config/market.toml``).
+* ``model_from_chain`` -- a reference model of a live market's current state, which
+  predicts exactly what the market does with accounts that were empty when it was read.
 
 Ape is imported inside the functions that need it, so ``import fundingkit`` (and even
 ``import fundingkit.deployment`` for reading a record) works without Ape.
@@ -23,14 +31,21 @@ Ape is imported inside the functions that need it, so ``import fundingkit`` (and
 
 from __future__ import annotations
 
+import gzip
 import json
-from dataclasses import asdict, dataclass, field
+import os
+import re
+import time
+import tomllib
+from dataclasses import asdict, dataclass, field, replace
+from decimal import Decimal, InvalidOperation
+from functools import partial
 from pathlib import Path
 from typing import Any
 
-from fundingkit.feeds import MockFeed
-from fundingkit.market import MarketModel
-from fundingkit.rates import HOUR, RateParameters
+from fundingkit.feeds import FeedStatus, MockFeed, Reading, Round, read_round
+from fundingkit.market import MarketModel, Rejected
+from fundingkit.rates import HOUR, IntervalState, RateParameters
 
 TOKEN_NAME = "Test USD"
 TOKEN_SYMBOL = "TUSD"
@@ -39,8 +54,13 @@ FEED_DECIMALS = 8
 INDEX_DESCRIPTION = "BTC / USD"
 MARK_DESCRIPTION = "BTC-PERP / USD"
 
-#: Where ``record_deployment`` writes, by default: <repo>/deployments/.
-DEPLOYMENTS_DIR = Path(__file__).resolve().parents[1] / "deployments"
+ROOT = Path(__file__).resolve().parents[1]
+#: Where records of public networks live (meant to be committed): <repo>/deployments/.
+DEPLOYMENTS_DIR = ROOT / "deployments"
+#: Where records of machine-local networks live (git-ignored): <repo>/.ape/deployments/.
+LOCAL_DEPLOYMENTS_DIR = ROOT / ".ape" / "deployments"
+#: An environment variable naming a directory that replaces both (tests use it).
+DEPLOYMENTS_ENV = "FUNDINGKIT_DEPLOYMENTS"
 RECORD_FORMAT = 1
 
 
@@ -325,6 +345,14 @@ class NoDeploymentRecorded(LookupError):
     """No deployment is recorded for the network asked for."""
 
 
+class DeploymentRecordExists(FileExistsError):
+    """A deployment is already recorded for the network (deploy again with ``force``)."""
+
+
+class ConfigError(ValueError):
+    """A market configuration file that cannot be used, with the reason."""
+
+
 @dataclass(frozen=True)
 class DeploymentRecord:
     """What ``deployments/<network>.json`` holds."""
@@ -338,6 +366,11 @@ class DeploymentRecord:
     index_submitted_at: int
     mark_submitted_at: int
 
+    @property
+    def roles(self) -> dict[str, str]:
+        """Who holds each role: owner (also the token's minter), operator, feeder."""
+        return {role: self.addresses[role] for role in ("owner", "operator", "feeder")}
+
     def to_json(self) -> str:
         data = {
             "format": RECORD_FORMAT,
@@ -348,6 +381,7 @@ class DeploymentRecord:
             "index_submitted_at": self.index_submitted_at,
             "mark_submitted_at": self.mark_submitted_at,
             "addresses": self.addresses,
+            "roles": self.roles,
             # As strings: WAD values overflow JSON readers that use doubles.
             "parameters": {k: str(v) for k, v in self.config.to_dict().items()},
             "token": {"name": TOKEN_NAME, "symbol": TOKEN_SYMBOL, "decimals": TOKEN_DECIMALS},
@@ -374,28 +408,62 @@ class DeploymentRecord:
         )
 
 
+#: Chain ids of development nodes (anvil, hardhat: 31337; geth --dev, ganache: 1337).
+DEV_CHAIN_IDS = (31337, 1337)
+
+
 def network_key(network=None) -> str:
     """The record name of the connected (or given) Ape network: ``local``, ``sepolia``...
 
-    Networks of an ecosystem other than Ethereum are prefixed: ``arbitrum-sepolia``.
+    Networks of an ecosystem other than Ethereum are prefixed: ``arbitrum-sepolia``. A
+    node reached by URL alone (Ape's ``custom`` network) is named with its chain id:
+    ``custom-31337``.
     """
     if network is None:
         from ape import chain
 
         network = chain.provider.network
+    name = network.name
+    if name == "custom":
+        from ape import chain
+
+        name = f"custom-{chain.chain_id}"
     if network.ecosystem.name == "ethereum":
-        return network.name
-    return f"{network.ecosystem.name}-{network.name}"
+        return name
+    return f"{network.ecosystem.name}-{name}"
+
+
+def is_machine_local(network: str) -> bool:
+    """True for a record that only means something on this machine: a local or forked
+    network, or a development node reached by URL (``custom-31337``)."""
+    if network == "local" or network.endswith(("-local", "-fork")):
+        return True
+    prefix, _, chain_id = network.rpartition("-")
+    return prefix.endswith("custom") and chain_id in {str(i) for i in DEV_CHAIN_IDS}
+
+
+def default_directory(network: str) -> Path:
+    """Where a network's record lives unless a directory is given.
+
+    ``$FUNDINGKIT_DEPLOYMENTS`` when set (tests point it at a temporary folder); else
+    ``.ape/deployments/`` for machine-local networks (git-ignored: their addresses and
+    node state mean nothing elsewhere); else ``deployments/``, meant to be committed.
+    """
+    override = os.environ.get(DEPLOYMENTS_ENV)
+    if override:
+        return Path(override)
+    return LOCAL_DEPLOYMENTS_DIR if is_machine_local(network) else DEPLOYMENTS_DIR
 
 
 def record_path(network: str, directory: Path | None = None) -> Path:
-    return (directory or DEPLOYMENTS_DIR) / f"{network}.json"
+    return (directory or default_directory(network)) / f"{network}.json"
 
 
 def record_deployment(
     deployment: Deployment, *, network: str | None = None, directory: Path | None = None
 ) -> Path:
-    """Writes ``deployments/<network>.json`` for ``deployment``; returns its path."""
+    """Writes ``<network>.json`` for ``deployment`` (see ``default_directory``); returns its
+    path."""
     from ape import chain
 
     network = network or network_key()
@@ -444,16 +512,367 @@ def attach(record: DeploymentRecord) -> dict[str, Any]:
     }
 
 
+def deploy_market(
+    owner,
+    config: MarketConfig = MarketConfig(),
+    *,
+    operator=None,
+    force: bool = False,
+    directory: Path | None = None,
+) -> tuple[Deployment, Path]:
+    """Deploys a market from ``owner`` (see ``deploy``) and records it for the connected
+    network; returns the deployment and the record's path.
+
+    Refuses (``DeploymentRecordExists``, before sending anything) when the network
+    already has a record, unless ``force``. On a node this process started (Ape's own
+    anvil), the node's whole state is saved next to the record, so that later runs --
+    each with a fresh anvil -- find the market again (``restore_node_state``).
+    """
+    network = network_key()
+    path = record_path(network, directory)
+    if path.exists() and not force:
+        raise DeploymentRecordExists(
+            f"a market is already recorded for network '{network}' in {path}; "
+            "pass --force to deploy a new one and replace the record"
+        )
+    deployment = deploy(owner, config, operator=operator)
+    path = record_deployment(deployment, network=network, directory=directory)
+    state = state_path(path)
+    if not save_node_state(state):
+        state.unlink(missing_ok=True)
+    return deployment, path
+
+
+# ---------------------------------------------------------------- the market's configuration file
+
+#: What a configuration file may set, by section: key -> (MarketConfig field, kind).
+CONFIG_KEYS = {
+    "rates": {
+        "interval": ("interval", "seconds"),
+        "interest": ("interest", "fraction"),
+        "dampener": ("dampener", "fraction"),
+        "cap": ("cap", "fraction"),
+    },
+    "risk": {
+        "max_age": ("max_age", "seconds"),
+        "initial_margin_ratio": ("initial_margin_ratio", "fraction"),
+        "price_band": ("price_band", "fraction"),
+    },
+    "feeds": {
+        "index_price": ("index_answer", "price"),
+        "mark_price": ("mark_answer", "price"),
+    },
+}
+_UNITS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400}
+
+
+def _exact_integer(value: Decimal, scale: int, what: str) -> int:
+    scaled = value * scale
+    if scaled != scaled.to_integral_value():
+        raise ConfigError(f"{what}: {value} is finer than the contract can hold")
+    return int(scaled)
+
+
+def parse_config_value(value: Any, kind: str, what: str) -> int:
+    """One configuration value as the integer the contract takes.
+
+    ``seconds``: an integer, or a string with a unit: ``"8h"``, ``"60m"``, ``"90s"``,
+    ``"1d"``. ``fraction``: a WAD integer (1e18 = 100 %) or a percentage string,
+    ``"0.01%"``. ``price``: USD per base as a number or decimal string, stored as a
+    feed answer with ``FEED_DECIMALS`` digits. Raises ``ConfigError``.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | str | float):
+        raise ConfigError(f"{what}: expected a number or a string, got {value!r}")
+    if isinstance(value, float):
+        raise ConfigError(f'{what}: write {value} as a string, e.g. "{value}" (exact decimals)')
+    try:
+        if kind == "seconds":
+            if isinstance(value, int):
+                return value
+            text = value.strip().lower()
+            if text[-1:] in _UNITS:
+                return _exact_integer(Decimal(text[:-1]), _UNITS[text[-1]], what)
+            return _exact_integer(Decimal(text), 1, what)
+        if kind == "fraction":
+            if isinstance(value, int):
+                return value
+            text = value.strip()
+            if text.endswith("%"):
+                return _exact_integer(Decimal(text[:-1]), 10**16, what)
+            return _exact_integer(Decimal(text), 10**18, what)
+        return _exact_integer(Decimal(str(value).replace("_", "")), 10**FEED_DECIMALS, what)
+    except InvalidOperation:
+        raise ConfigError(f"{what}: cannot read {value!r} as a number") from None
+
+
+def read_market_config(path: Path) -> MarketConfig:
+    """A ``MarketConfig`` from a TOML file (sections ``rates``, ``risk``, ``feeds``; see
+    ``config/market.toml``). Keys left out keep ``MarketConfig``'s defaults. Raises
+    ``ConfigError`` for an unreadable file, an unknown key, or a value the contract
+    would reject (with the contract's reason)."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except OSError as err:
+        raise ConfigError(f"cannot read {path}: {err.strerror or err}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path} is not valid TOML: {err}") from None
+    values: dict[str, int] = {}
+    for section, entries in data.items():
+        known = CONFIG_KEYS.get(section)
+        if known is None or not isinstance(entries, dict):
+            raise ConfigError(
+                f"{path}: unknown section [{section}] (expected {', '.join(CONFIG_KEYS)})"
+            )
+        for key, value in entries.items():
+            if key not in known:
+                raise ConfigError(
+                    f"{path}: unknown key '{key}' in [{section}] (expected {', '.join(known)})"
+                )
+            name, kind = known[key]
+            values[name] = parse_config_value(value, kind, f"{path}: [{section}] {key}")
+    config = replace(MarketConfig(), **values)
+    reason = config_rejection(config)
+    if reason:
+        raise ConfigError(f"{path}: {reason}")
+    return config
+
+
+def config_rejection(config: MarketConfig) -> str | None:
+    """The contract's reason to reject ``config`` at deployment, or None."""
+    index_feed, mark_feed = MockFeed(FEED_DECIMALS), MockFeed(FEED_DECIMALS)
+    index_feed.submit(config.index_answer, 1)
+    mark_feed.submit(config.mark_answer, 1)
+    try:
+        MarketModel(
+            now=1,
+            owner="owner",
+            operator="operator",
+            index_feed=index_feed,
+            mark_feed=mark_feed,
+            params=config.rate_parameters,
+            collateral_decimals=TOKEN_DECIMALS,
+            max_age=config.max_age,
+            initial_margin_ratio=config.initial_margin_ratio,
+            price_band=config.price_band,
+        )
+    except Rejected as err:
+        return err.reason
+    return None
+
+
+# ---------------------------------------------------------------- raw calls
+
+_SIGNATURE = re.compile(r"^(\w+)\((.*)\)$")
+
+
+def calldata(signature: str, *args) -> str:
+    """ABI-encoded call data (0x-hex) for ``signature``, e.g. ``"trade(address,address,
+    uint256,uint256)"``, and its arguments."""
+    from eth_abi import encode
+    from eth_utils import keccak
+
+    match = _SIGNATURE.match(signature)
+    if match is None:
+        raise ValueError(f"not a function signature: {signature}")
+    types = [t for t in match.group(2).split(",") if t]
+    return "0x" + (keccak(text=signature)[:4] + encode(types, list(args))).hex()
+
+
+def read_view(address: str, signature: str, returns: str, *args, block="latest"):
+    """Calls a view with a bare ``eth_call`` and decodes its result: one value when
+    ``returns`` names one type (``"int256"``), else a tuple (``"(uint80,int256)"``)."""
+    from ape import chain
+    from eth_abi import decode
+    from eth_utils import to_checksum_address
+
+    raw = chain.provider.web3.eth.call(
+        {"to": to_checksum_address(address), "data": calldata(signature, *args)},
+        block_identifier=block,
+    )
+    types = [t for t in returns.strip("()").split(",") if t]
+    values = tuple(
+        to_checksum_address(value) if kind == "address" else value
+        for kind, value in zip(types, decode(types, bytes(raw)), strict=True)
+    )
+    return values if returns.startswith("(") else values[0]
+
+
+# ---------------------------------------------------------------- the reference, from a live market
+
+
+@dataclass
+class ChainFeed(MockFeed):
+    """A ``MockFeed`` that starts from a MockOracle's latest round: the rounds before it
+    are not kept, only counted (``rounds_before``), so round ids match the oracle's."""
+
+    rounds_before: int = 0
+
+    def submit_round(self, answer: int, started_at: int, updated_at: int) -> int:
+        return self.rounds_before + super().submit_round(answer, started_at, updated_at)
+
+    def read(self, now: int, max_age: int) -> Reading:
+        if not self.rounds:
+            return Reading(0, 0, FeedStatus.CALL_FAILED)
+        return read_round(
+            self.rounds_before + len(self.rounds), self.rounds[-1], self.decimals, now, max_age
+        )
+
+
+def read_feed(oracle: str) -> ChainFeed:
+    """The oracle's decimals and latest round, as a ``ChainFeed``."""
+    decimals = read_view(oracle, "decimals()", "uint8")
+    latest = read_view(oracle, "latest_round()", "uint80")
+    feed = ChainFeed(decimals, rounds_before=max(latest - 1, 0))
+    if latest:
+        _, answer, started_at, updated_at, _ = read_view(
+            oracle, "latestRoundData()", "(uint80,int256,uint256,uint256,uint80)"
+        )
+        feed.rounds.append(Round(answer, started_at, updated_at))
+    return feed
+
+
+def model_from_chain(market: str, *, now: int | None = None) -> MarketModel:
+    """A ``MarketModel`` in the state the deployed market at ``market`` holds now.
+
+    Every stored value of the market is read (parameters, roles, the rate state, the
+    funding index and its samples, the books' totals) and both feeds' latest rounds.
+    Accounts are not read: the model knows only the accounts added to it afterwards, so
+    it predicts exactly what the market does with accounts that were empty at the read
+    (a simulation's fresh traders), and the market-wide state.
+    """
+    view = partial(read_view, market)
+    index_feed = read_feed(str(view("index_oracle()", "address")))
+    mark_feed = read_feed(str(view("mark_oracle()", "address")))
+    if now is None:
+        from ape import chain
+
+        now = chain.provider.web3.eth.get_block("latest")["timestamp"]
+    fresh = MockFeed(FEED_DECIMALS)
+    fresh.submit(10**FEED_DECIMALS, now)
+    params = RateParameters(
+        view("interval()", "uint256"),
+        view("interest()", "int256"),
+        view("dampener()", "int256"),
+        view("cap()", "int256"),
+    )
+    scale = view("COLLATERAL_SCALE()", "uint256")
+    model = MarketModel(
+        now=now,
+        owner=str(view("owner()", "address")),
+        operator=str(view("operator()", "address")),
+        index_feed=fresh,  # replaced below: the model checks feeds are usable when built
+        mark_feed=fresh,
+        params=params,
+        collateral_decimals=18 - (len(str(scale)) - 1),
+        max_age=view("max_age()", "uint256"),
+        initial_margin_ratio=view("initial_margin_ratio()", "uint256"),
+        price_band=view("price_band()", "uint256"),
+    )
+    model.index_feed, model.mark_feed = index_feed, mark_feed
+    model.paused = view("paused()", "bool")
+    model.interval_state = IntervalState(
+        view("interval_start()", "uint256"),
+        view("premium_sum()", "int256"),
+        view("last_premium_average()", "int256"),
+    )
+    model.sampled_premium = view("sampled_premium()", "int256")
+    model.sampled_price = view("sampled_price()", "uint256")
+    model.funding_index = view("funding_index()", "int256")
+    model.last_accrual = view("last_accrual()", "uint256")
+    model.total_collateral = view("total_collateral()", "uint256")
+    model.surplus = view("surplus()", "int256")
+    return model
+
+
+# ---------------------------------------------------------------- node state on Ape's own anvil
+
+
+def state_path(record: Path) -> Path:
+    """Where the node state saved with a record lives: ``local.json`` -> ``local.state``."""
+    return record.with_suffix(".state")
+
+
+def node_is_ephemeral(provider=None) -> bool:
+    """True when this process started the node it is connected to (Ape's own anvil, which
+    stops when the process ends), so the chain must be saved to outlive the run."""
+    if provider is None:
+        from ape import chain
+
+        provider = chain.provider
+    return getattr(provider, "process", None) is not None
+
+
+def save_node_state(path: Path) -> bool:
+    """Saves the whole chain of an ephemeral anvil (``anvil_dumpState``: accounts, code,
+    storage, blocks, receipts) to ``path``; returns False, saving nothing, on any other
+    node."""
+    from ape import chain
+
+    if not node_is_ephemeral():
+        return False
+    dump = chain.provider.make_request("anvil_dumpState", [])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(_without_steps(bytes.fromhex(str(dump).removeprefix("0x"))))
+    return True
+
+
+def _without_steps(state: bytes) -> bytes:
+    """An anvil state dump (gzipped JSON) without the per-opcode steps of its transaction
+    traces (Ape runs anvil with ``--steps-tracing``): a tenth of the size, the same chain.
+    A dump of another shape is kept as it is."""
+    try:
+        data = json.loads(gzip.decompress(state))
+        for transaction in data["transactions"]:
+            for node in transaction["info"]["traces"]:
+                node["trace"]["steps"] = []
+    except (OSError, ValueError, KeyError, TypeError):
+        return state
+    return gzip.compress(json.dumps(data).encode())
+
+
+def restore_node_state(path: Path) -> bool:
+    """Loads a chain saved by ``save_node_state`` into the ephemeral anvil this process
+    started, and moves its clock past the saved chain's last block (a simulation may have
+    left it in the future). Returns False when there is nothing to load or the node is
+    not ephemeral."""
+    from ape import chain
+
+    if not path.is_file() or not node_is_ephemeral():
+        return False
+    provider = chain.provider
+    provider.make_request("anvil_loadState", ["0x" + path.read_bytes().hex()])
+    latest = provider.web3.eth.get_block("latest")["timestamp"]
+    if latest >= time.time():
+        provider.make_request("anvil_setTime", [latest + 1])
+    return True
+
+
 __all__ = [
     "account_state",
+    "calldata",
+    "ChainFeed",
+    "ConfigError",
     "Deployment",
     "DeploymentRecord",
+    "DeploymentRecordExists",
     "InStep",
     "MarketConfig",
     "NoDeploymentRecorded",
     "attach",
+    "default_directory",
     "deploy",
+    "deploy_market",
+    "is_machine_local",
     "load_deployment",
+    "model_from_chain",
     "network_key",
+    "node_is_ephemeral",
+    "read_feed",
+    "read_market_config",
+    "read_view",
     "record_deployment",
+    "record_path",
+    "restore_node_state",
+    "save_node_state",
+    "state_path",
 ]
