@@ -49,13 +49,8 @@ from pathlib import Path
 import click
 from ape.logging import LogLevel, logger
 
-from fundingkit.scripting import (
-    MarketCommand,
-    ctrl_c_interrupts,
-    open_recorded_market,
-    print_simulation_summary,
-    run_simulation,
-)
+from fundingkit.scripting import MarketCommand, ctrl_c_interrupts, open_recorded_market
+from fundingkit.simulation import print_simulation_summary, run_simulation
 
 logger.set_level(LogLevel.WARNING)
 

@@ -232,7 +232,7 @@ def test_user_errors_end_with_one_line(deployments, tmp_path):
 
 def test_run_simulation_in_process(deployment, chain):
     """What a demo calls: ``run_simulation`` on a ``Deployment`` in this process."""
-    from fundingkit.scripting import run_simulation
+    from fundingkit.simulation import run_simulation
     from oracles.synthetic import synthetic_path
 
     path = synthetic_path("flip", days=3, seed=5, start_time=0)
