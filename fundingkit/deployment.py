@@ -156,11 +156,14 @@ class Deployment:
         )
 
 
-def deploy(deployer, config: MarketConfig = MarketConfig(), *, operator=None) -> Deployment:
+def deploy(
+    deployer, config: MarketConfig = MarketConfig(), *, operator=None, market_container=None
+) -> Deployment:
     """Deploys token, both oracles (with first answers) and the market, from ``deployer``.
 
     ``deployer`` owns everything, mints the token and feeds both oracles; ``operator``
-    (default: the deployer) submits trades. Six transactions.
+    (default: the deployer) submits trades. Six transactions. ``market_container`` (default:
+    the project's FundingMarket) lets a test deploy a variant built elsewhere.
     """
     from ape import project
 
@@ -176,7 +179,7 @@ def deploy(deployer, config: MarketConfig = MarketConfig(), *, operator=None) ->
     )
     index_receipt = index_oracle.submit(config.index_answer, sender=deployer)
     mark_receipt = mark_oracle.submit(config.mark_answer, sender=deployer)
-    market = project.FundingMarket.deploy(
+    market = (market_container or project.FundingMarket).deploy(
         token,
         index_oracle,
         mark_oracle,

@@ -32,11 +32,8 @@ from click.testing import CliRunner
 from fundingkit.audit import audit_market
 from fundingkit.deployment import (
     FEED_DECIMALS,
-    INDEX_DESCRIPTION,
-    MARK_DESCRIPTION,
     TOKEN_DECIMALS,
-    TOKEN_NAME,
-    TOKEN_SYMBOL,
+    deploy,
     load_deployment,
     record_deployment,
 )
@@ -150,32 +147,6 @@ def compile_broken(tmp_path: Path, name: str) -> tuple[list, str]:
     return json.loads(abi_line), bytecode.strip()
 
 
-def deploy_market(container, config, owner, operator):
-    """Token and feeds from the project, then ``container``'s market, as ``deploy`` does."""
-    from ape import project
-
-    token = project.CollateralToken.deploy(TOKEN_NAME, TOKEN_SYMBOL, TOKEN_DECIMALS, sender=owner)
-    index_oracle = project.MockOracle.deploy(FEED_DECIMALS, INDEX_DESCRIPTION, owner, sender=owner)
-    mark_oracle = project.MockOracle.deploy(FEED_DECIMALS, MARK_DESCRIPTION, owner, sender=owner)
-    index_oracle.submit(config.index_answer, sender=owner)
-    mark_oracle.submit(config.mark_answer, sender=owner)
-    market = container.deploy(
-        token,
-        index_oracle,
-        mark_oracle,
-        config.interval,
-        config.interest,
-        config.dampener,
-        config.cap,
-        config.max_age,
-        config.initial_margin_ratio,
-        config.price_band,
-        operator,
-        sender=owner,
-    )
-    return token, index_oracle, mark_oracle, market
-
-
 class ImageSources(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -285,10 +256,14 @@ def test_the_audit_fails_on_a_wrong_market(
     snapshot = chain.snapshot()
     try:
         d = deployment
-        token, index_oracle, mark_oracle, market = deploy_market(
-            container, d.config, d.deployer, d.operator
+        wrong = deploy(d.deployer, d.config, operator=d.operator, market_container=container)
+        token, index_oracle, mark_oracle, market = (
+            wrong.token,
+            wrong.index_oracle,
+            wrong.mark_oracle,
+            wrong.market,
         )
-        block = market.creation_metadata.receipt.block_number
+        block = wrong.block
         scenario(chain, token, index_oracle, mark_oracle, market, d.deployer, d.operator, actors)
 
         result = audit_market(str(market.address), from_block=block)
