@@ -12,8 +12,9 @@
         settles each account it touches, before it changes anything. Anyone may
         accrue or settle any account. An operator submits matched trades within
         a band around the mark price. The owner (two-step transfer) sets bounded
-        parameters and can pause; the owner can never move an account's margin
-        or position.
+        parameters and can pause. No owner function moves an account's margin
+        or position; only the operator's trades do, and the owner appoints the
+        operator: trusting the operator means trusting the owner.
         Units: prices, sizes, margins, rates and the index are WAD (18 decimals);
         token amounts in calls and events are in the token's own decimals.
         The formulas are in docs/MATH.md.
