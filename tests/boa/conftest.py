@@ -41,6 +41,11 @@ EXAMPLES = {
 }
 
 
+# A campaign can set the number of stateful sequences directly.
+if os.environ.get("FUNDINGKIT_STATEFUL_EXAMPLES"):
+    EXAMPLES["stateful"][PROFILE] = int(os.environ["FUNDINGKIT_STATEFUL_EXAMPLES"])
+
+
 def examples(kind: str) -> settings:
     """Settings for one kind of property test under the active profile."""
     return settings(max_examples=EXAMPLES[kind][PROFILE])
