@@ -54,6 +54,7 @@ exports: (
     ownable_2step.transfer_ownership,
     ownable_2step.accept_ownership,
     pausable.paused,
+    premium_rate.formula,
     premium_rate.interval,
     premium_rate.interest,
     premium_rate.dampener,
@@ -111,6 +112,7 @@ event MarketInitialised:
     collateral_scale: uint256
     index_oracle: address
     mark_oracle: address
+    formula: uint8
     interval: uint256
     interest: int256
     dampener: int256
@@ -198,6 +200,7 @@ def __init__(
     initial_margin_ratio: uint256,
     price_band: uint256,
     operator: address,
+    formula: uint8,
 ):
     """
     @dev Both feeds must give a usable reading now: it is the first sample.
@@ -212,6 +215,8 @@ def __init__(
     @param initial_margin_ratio See `initial_margin_ratio` (WAD).
     @param price_band See `price_band` (WAD).
     @param operator The account that submits trades.
+    @param formula The rate formula: 0 premium-clamp (the default of BitMEX,
+           Binance, Hyperliquid), 1 linear (Pavg + I), 2 premium only (Pavg).
     """
     ownable.__init__()
     ownable_2step.__init__()
@@ -231,7 +236,9 @@ def __init__(
     self.index_oracle = index_oracle
     self.mark_oracle = mark_oracle
 
-    premium_rate.__init__(interval, interest, dampener, cap, premium_rate._premium(mark.price, index.price))
+    premium_rate.__init__(
+        formula, interval, interest, dampener, cap, premium_rate._premium(mark.price, index.price)
+    )
     funding_accrual.__init__(index.price)
     self._set_risk_parameters(initial_margin_ratio, price_band)
     self.operator = operator
@@ -241,6 +248,7 @@ def __init__(
         collateral_scale=COLLATERAL_SCALE,
         index_oracle=index_oracle,
         mark_oracle=mark_oracle,
+        formula=formula,
         interval=interval,
         interest=interest,
         dampener=dampener,

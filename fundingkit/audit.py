@@ -639,7 +639,9 @@ class _Auditor:
             decimals -= 1
         if scale != 1:
             raise AuditError(f"collateral_scale {a['collateral_scale']} is not a power of ten")
-        params = RateParameters(a["interval"], a["interest"], a["dampener"], a["cap"])
+        params = RateParameters(
+            a["interval"], a["interest"], a["dampener"], a["cap"], formula=a["formula"]
+        )
         optional = {k: settings[k] for k in ("initial_margin_ratio", "price_band") if k in settings}
         try:
             self.model = _ReplayModel(

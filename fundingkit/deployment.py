@@ -45,7 +45,7 @@ from typing import Any
 
 from fundingkit.feeds import FeedStatus, MockFeed, Reading, Round, read_round
 from fundingkit.market import MarketModel, Rejected
-from fundingkit.rates import HOUR, IntervalState, RateParameters
+from fundingkit.rates import FORMULAS, HOUR, PREMIUM_CLAMP, IntervalState, RateParameters
 
 TOKEN_NAME = "Test USD"
 TOKEN_SYMBOL = "TUSD"
@@ -78,12 +78,15 @@ class MarketConfig:
     max_age: int = 3_600
     initial_margin_ratio: int = 10**17  # 10 %
     price_band: int = 10**16  # 1 %
+    formula: int = PREMIUM_CLAMP  # or LINEAR, PREMIUM_ONLY (fundingkit.rates)
     index_answer: int = 50_000 * 10**FEED_DECIMALS  # USD per BTC
     mark_answer: int = 50_050 * 10**FEED_DECIMALS
 
     @property
     def rate_parameters(self) -> RateParameters:
-        return RateParameters(self.interval, self.interest, self.dampener, self.cap)
+        return RateParameters(
+            self.interval, self.interest, self.dampener, self.cap, formula=self.formula
+        )
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -191,6 +194,7 @@ def deploy(
         config.initial_margin_ratio,
         config.price_band,
         operator,
+        config.formula,
         sender=deployer,
     )
     receipt = market.creation_metadata.receipt
@@ -551,6 +555,7 @@ def deploy_market(
 #: What a configuration file may set, by section: key -> (MarketConfig field, kind).
 CONFIG_KEYS = {
     "rates": {
+        "formula": ("formula", "formula"),
         "interval": ("interval", "seconds"),
         "interest": ("interest", "fraction"),
         "dampener": ("dampener", "fraction"),
@@ -582,8 +587,13 @@ def parse_config_value(value: Any, kind: str, what: str) -> int:
     ``seconds``: an integer, or a string with a unit: ``"8h"``, ``"60m"``, ``"90s"``,
     ``"1d"``. ``fraction``: a WAD integer (1e18 = 100 %) or a percentage string,
     ``"0.01%"``. ``price``: USD per base as a number or decimal string, stored as a
-    feed answer with ``FEED_DECIMALS`` digits. Raises ``ConfigError``.
+    feed answer with ``FEED_DECIMALS`` digits. ``formula``: "premium-clamp", "linear"
+    or "premium-only". Raises ``ConfigError``.
     """
+    if kind == "formula":
+        if value not in FORMULAS:
+            raise ConfigError(f"{what}: unknown formula {value!r} (expected {', '.join(FORMULAS)})")
+        return FORMULAS[value]
     if isinstance(value, bool) or not isinstance(value, int | str | float):
         raise ConfigError(f"{what}: expected a number or a string, got {value!r}")
     if isinstance(value, float):
@@ -757,6 +767,7 @@ def model_from_chain(market: str, *, now: int | None = None) -> MarketModel:
         view("interest()", "int256"),
         view("dampener()", "int256"),
         view("cap()", "int256"),
+        formula=view("formula()", "uint8"),
     )
     scale = view("COLLATERAL_SCALE()", "uint256")
     model = MarketModel(

@@ -280,6 +280,7 @@ class MarketModel:
             reason = params.rejection()
             if reason:
                 raise Rejected(reason)
+            params = replace(params, formula=self.params.formula)  # fixed at deployment
             state = self.interval_state
             if params.interval != self.params.interval:
                 elapsed = self.now - state.interval_start

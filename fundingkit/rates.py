@@ -37,10 +37,25 @@ def premium(mark_price: int, index_price: int) -> int:
     return min(div_trunc((mark_price - index_price) * WAD, index_price), MAX_PREMIUM)
 
 
+# The formulas a market can be deployed with (premium_rate.vy's FORMULA_ constants).
+PREMIUM_CLAMP, LINEAR, PREMIUM_ONLY = 0, 1, 2
+FORMULAS = {"premium-clamp": PREMIUM_CLAMP, "linear": LINEAR, "premium-only": PREMIUM_ONLY}
+
+
 def premium_clamp_rate(average_premium: int, interest: int, dampener: int, cap: int) -> int:
     """The funding rate per interval for an interval-average premium (exact)."""
     damped = average_premium + clamp(interest - average_premium, -dampener, dampener)
     return clamp(damped, -cap, cap)
+
+
+def formula_rate(formula: int, average_premium: int, interest: int, dampener: int, cap: int) -> int:
+    """The rate under a formula, within the cap: premium-clamp (the default),
+    linear (Pavg + I) or premium only (Pavg). Exact."""
+    if formula == PREMIUM_CLAMP:
+        return premium_clamp_rate(average_premium, interest, dampener, cap)
+    if formula == LINEAR:
+        return clamp(average_premium + interest, -cap, cap)
+    return clamp(average_premium, -cap, cap)
 
 
 @dataclass(frozen=True)
@@ -51,12 +66,15 @@ class RateParameters:
     interest: int = 10**14  # 0.01 % per interval
     dampener: int = 5 * 10**14  # 0.05 %
     cap: int = 75 * 10**14  # 0.75 %
+    formula: int = PREMIUM_CLAMP  # fixed at deployment
 
     def rate(self, average_premium: int) -> int:
-        return premium_clamp_rate(average_premium, self.interest, self.dampener, self.cap)
+        return formula_rate(self.formula, average_premium, self.interest, self.dampener, self.cap)
 
     def rejection(self) -> str | None:
         """The contract's revert reason for these parameters, or None."""
+        if self.formula not in (PREMIUM_CLAMP, LINEAR, PREMIUM_ONLY):
+            return "premium_rate: unknown formula"
         if not MIN_INTERVAL <= self.interval <= MAX_INTERVAL:
             return "premium_rate: interval outside 1 h..8 h"
         if abs(self.interest) > MAX_ABS_INTEREST:

@@ -1,11 +1,14 @@
 # pragma version ~=0.4.3
 """
-@title The premium-clamp funding rate model (BitMEX, Binance, Hyperliquid)
+@title The premium funding rate model (BitMEX, Binance, Hyperliquid)
 @custom:contract-name premium_rate
 @license GNU Affero General Public License v3.0 only
 @author fundingkit
 @notice R = clamp(Pavg + clamp(I - Pavg, -d, +d), -cap, +cap), a fraction of
-        notional per funding interval T (WAD).
+        notional per funding interval T (WAD): the premium-clamp formula. Two
+        other formulas can be chosen at deployment, within the same cap:
+        linear, R = Pavg + I (the textbook form), and premium only, R = Pavg
+        (Hyperliquid in mid-2023).
         Time is cut into intervals of T seconds. The premium is sampled at each
         accrual and held until the next one; `premium_sum` integrates it over the
         interval in progress. Interval k's time-weighted average premium Pavg_k
@@ -22,6 +25,11 @@ from . import fixed_point
 from . import packed_word
 
 
+# @dev The formulas a market can be deployed with.
+FORMULA_PREMIUM_CLAMP: constant(uint8) = 0  # R = Pavg + clamp(I - Pavg, -d, +d)
+FORMULA_LINEAR: constant(uint8) = 1  # R = Pavg + I
+FORMULA_PREMIUM_ONLY: constant(uint8) = 2  # R = Pavg
+
 # @dev Hard bounds of the parameters, per interval and in WAD (1e18 = 100 %).
 MIN_INTERVAL: constant(uint256) = 3_600  # 1 h
 MAX_INTERVAL: constant(uint256) = 28_800  # 8 h
@@ -36,6 +44,8 @@ MAX_CAP: constant(int256) = 4 * 10**16  # 4 % per interval (Hyperliquid's hourly
 MAX_PREMIUM: constant(int256) = 10 * 10**18
 
 
+# @dev The rate formula, fixed at deployment (one of the FORMULA_ constants).
+formula: public(immutable(uint8))
 # @dev The parameters, packed in one word (read on every accrual):
 # interval T in seconds (bits 0..31), dampener d (32..95), cap (96..159), all
 # per interval in WAD; interest I per interval, signed (160..255).
@@ -65,11 +75,15 @@ struct Projection:
 
 
 @deploy
-def __init__(interval: uint256, interest: int256, dampener: int256, cap: int256, premium: int256):
+def __init__(
+    formula_: uint8, interval: uint256, interest: int256, dampener: int256, cap: int256, premium: int256
+):
     """
     @dev Starts the first interval now, with `premium` as the first sample and
          the rate in force equal to that of a zero average premium.
     """
+    assert formula_ <= FORMULA_PREMIUM_ONLY, "premium_rate: unknown formula"
+    formula = formula_
     self._store_parameters(Parameters(interval=interval, interest=interest, dampener=dampener, cap=cap))
     self.packed_premium = packed_word._pack(premium, block.timestamp)
 
@@ -163,26 +177,32 @@ def _premium(mark_price: uint256, index_price: uint256) -> int256:
 
 @internal
 @pure
-def _rate(average_premium: int256, interest: int256, dampener: int256, cap: int256) -> int256:
+def _rate(formula_: uint8, average_premium: int256, interest: int256, dampener: int256, cap: int256) -> int256:
     """
-    @dev The premium-clamp formula. Exact: no division, no rounding.
+    @dev The rate for an average premium under a formula, within the cap.
+         Exact: no division, no rounding.
+    @param formula_ One of the FORMULA_ constants.
     @param average_premium Pavg, the interval's average premium (WAD).
     @param interest I per interval (WAD).
     @param dampener d per interval (WAD, >= 0).
     @param cap The absolute cap per interval (WAD, > 0).
     @return int256 The funding rate R per interval (WAD).
     """
-    damped: int256 = average_premium + min(max(interest - average_premium, -dampener), dampener)
-    return min(max(damped, -cap), cap)
+    rate: int256 = average_premium  # FORMULA_PREMIUM_ONLY
+    if formula_ == FORMULA_PREMIUM_CLAMP:
+        rate = average_premium + min(max(interest - average_premium, -dampener), dampener)
+    elif formula_ == FORMULA_LINEAR:
+        rate = average_premium + interest
+    return min(max(rate, -cap), cap)
 
 
 @internal
-@pure
+@view
 def _rate_with(parameters: Parameters, average_premium: int256) -> int256:
     """
     @dev The formula with a set of parameters.
     """
-    return self._rate(average_premium, parameters.interest, parameters.dampener, parameters.cap)
+    return self._rate(formula, average_premium, parameters.interest, parameters.dampener, parameters.cap)
 
 
 @internal

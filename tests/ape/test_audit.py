@@ -55,9 +55,8 @@ BREAKS = {
     ),
     "dampener": (
         "modules/premium_rate.vy",
-        "damped: int256 = average_premium + min(max(interest - average_premium, -dampener), "
-        "dampener)",
-        "damped: int256 = average_premium",
+        "rate = average_premium + min(max(interest - average_premium, -dampener), dampener)",
+        "rate = average_premium",
     ),
 }
 

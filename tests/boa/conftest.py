@@ -138,6 +138,7 @@ def deploy(
             initial_margin_ratio,
             price_band,
             operator,
+            params.formula,
         )
     model = MarketModel(
         now=START_TIME,

@@ -18,10 +18,16 @@ import boa
 from conftest import EXAMPLES, PROFILE, deploy
 from hypothesis import settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
 
 from fundingkit.market import Rejected
-from fundingkit.rates import RateParameters
+from fundingkit.rates import LINEAR, PREMIUM_CLAMP, PREMIUM_ONLY, RateParameters
 
 TRADERS = [boa.env.generate_address(f"trader{i}") for i in range(4)]
 WAD = 10**18
@@ -44,10 +50,8 @@ class MarketMachine(RuleBasedStateMachine):
         super().__init__()
         self._anchor = boa.env.anchor()
         self._anchor.__enter__()
-        self.d = deploy()
+        self.d = None  # deployed by the first rule, with a drawn formula and prices
         self.rounded_operations = 0
-        for trader in TRADERS:
-            self.d.fund(trader, 10**9 * 10**6)
 
     def teardown(self):
         self._anchor.__exit__(None, None, None)
@@ -76,10 +80,20 @@ class MarketMachine(RuleBasedStateMachine):
 
     # ---- rules -------------------------------------------------------------
 
-    @initialize(index=st.integers(1_000, 200_000), bps=premium_bps)
-    def prices(self, index, bps):
+    @initialize(
+        formula=st.sampled_from([PREMIUM_CLAMP, LINEAR, PREMIUM_ONLY]),
+        index=st.integers(1_000, 200_000),
+        bps=premium_bps,
+    )
+    def market(self, formula, index, bps):
         answer = index * 10**8
-        self.d.submit(answer, answer * (10_000 + bps) // 10_000)
+        self.d = deploy(
+            params=RateParameters(formula=formula),
+            index_answer=answer,
+            mark_answer=answer * (10_000 + bps) // 10_000,
+        )
+        for trader in TRADERS:
+            self.d.fund(trader, 10**9 * 10**6)
 
     @rule(seconds=gaps)
     def time_passes(self, seconds):
@@ -152,7 +166,7 @@ class MarketMachine(RuleBasedStateMachine):
         cap=st.integers(10**14, 4 * 10**16),
     )
     def change_rate_parameters(self, interval, interest, dampener, cap):
-        params = RateParameters(interval, interest, dampener, cap)
+        params = RateParameters(interval, interest, dampener, cap, self.d.model.params.formula)
         self.both(
             lambda: self.d.market.set_rate_parameters(
                 interval, interest, dampener, cap, sender=self.d.owner
@@ -210,6 +224,7 @@ class MarketMachine(RuleBasedStateMachine):
 
     # ---- invariants --------------------------------------------------------
 
+    @precondition(lambda self: self.d is not None)
     @invariant()
     def contract_equals_reference(self):
         market, model = self.d.market, self.d.model
@@ -239,10 +254,12 @@ class MarketMachine(RuleBasedStateMachine):
         assert market.next_rate() == model.next_rate()
         assert market.premium_average() == model.premium_average()
 
+    @precondition(lambda self: self.d is not None)
     @invariant()
     def positions_sum_to_zero(self):
         assert sum(self.d.market.accounts(t)[1] for t in TRADERS) == 0
 
+    @precondition(lambda self: self.d is not None)
     @invariant()
     def collateral_is_conserved(self):
         market = self.d.market
@@ -250,6 +267,7 @@ class MarketMachine(RuleBasedStateMachine):
         held = self.d.token.balanceOf(market) * 10**12
         assert held == market.total_collateral() == margins + market.surplus()
 
+    @precondition(lambda self: self.d is not None)
     @invariant()
     def rates_within_cap(self):
         cap = self.d.market.cap()

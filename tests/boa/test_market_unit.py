@@ -230,6 +230,7 @@ def deploy_market(d, *, token=None, index=None, mark=None, params=DEFAULT_PARAMS
             args["initial_margin_ratio"],
             args["price_band"],
             d.operator,
+            params.formula,
         )
 
 

@@ -59,15 +59,20 @@ def test_premium_truncates_toward_zero(harness, mark, index):
 
 @examples("math")
 @given(
+    formula=st.sampled_from([rates.PREMIUM_CLAMP, rates.LINEAR, rates.PREMIUM_ONLY]),
     average=int256s.filter(lambda a: abs(a) < 2**250),
     interest=per_interval,
     dampener=st.integers(0, 10**17),
     cap=st.integers(0, 10**17),
 )
-def test_rate_formula(harness, average, interest, dampener, cap):
-    expected = rates.premium_clamp_rate(average, interest, dampener, cap)
-    assert harness.rate(average, interest, dampener, cap) == expected
+def test_rate_formula(harness, formula, average, interest, dampener, cap):
+    expected = rates.formula_rate(formula, average, interest, dampener, cap)
+    assert harness.rate(formula, average, interest, dampener, cap) == expected
     assert -cap <= expected <= cap
+    if formula == rates.LINEAR:
+        assert expected == rates.clamp(average + interest, -cap, cap)
+    elif formula == rates.PREMIUM_ONLY:
+        assert expected == rates.clamp(average, -cap, cap)
 
 
 @examples("math")

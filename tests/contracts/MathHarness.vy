@@ -30,8 +30,10 @@ def premium(mark_price: uint256, index_price: uint256) -> int256:
 
 @external
 @pure
-def rate(average_premium: int256, interest: int256, dampener: int256, cap: int256) -> int256:
-    return premium_rate._rate(average_premium, interest, dampener, cap)
+def rate(
+    formula: uint8, average_premium: int256, interest: int256, dampener: int256, cap: int256
+) -> int256:
+    return premium_rate._rate(formula, average_premium, interest, dampener, cap)
 
 
 @external
