@@ -159,6 +159,35 @@ class Deployment:
         )
 
 
+def market_constructor_args(
+    collateral,
+    index_oracle,
+    mark_oracle,
+    operator,
+    params: RateParameters,
+    *,
+    max_age: int,
+    initial_margin_ratio: int,
+    price_band: int,
+) -> tuple:
+    """FundingMarket's constructor arguments, in its order: the one place that knows it
+    (the Ape deployment here and the titanoboa tests both use it)."""
+    return (
+        collateral,
+        index_oracle,
+        mark_oracle,
+        params.interval,
+        params.interest,
+        params.dampener,
+        params.cap,
+        max_age,
+        initial_margin_ratio,
+        price_band,
+        operator,
+        params.formula,
+    )
+
+
 def deploy(
     deployer, config: MarketConfig = MarketConfig(), *, operator=None, market_container=None
 ) -> Deployment:
@@ -183,18 +212,16 @@ def deploy(
     index_receipt = index_oracle.submit(config.index_answer, sender=deployer)
     mark_receipt = mark_oracle.submit(config.mark_answer, sender=deployer)
     market = (market_container or project.FundingMarket).deploy(
-        token,
-        index_oracle,
-        mark_oracle,
-        config.interval,
-        config.interest,
-        config.dampener,
-        config.cap,
-        config.max_age,
-        config.initial_margin_ratio,
-        config.price_band,
-        operator,
-        config.formula,
+        *market_constructor_args(
+            token,
+            index_oracle,
+            mark_oracle,
+            operator,
+            config.rate_parameters,
+            max_age=config.max_age,
+            initial_margin_ratio=config.initial_margin_ratio,
+            price_band=config.price_band,
+        ),
         sender=deployer,
     )
     receipt = market.creation_metadata.receipt

@@ -18,6 +18,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from deployers import MARKET, ORACLE, TOKEN  # noqa: E402
 
+from fundingkit.deployment import market_constructor_args  # noqa: E402
 from fundingkit.feeds import MockFeed  # noqa: E402
 from fundingkit.market import MarketModel  # noqa: E402
 from fundingkit.rates import RateParameters  # noqa: E402
@@ -127,18 +128,16 @@ def deploy(
     mark_feed.submit(mark_answer, START_TIME)
     with boa.env.prank(owner):
         market = MARKET.deploy(
-            token,
-            index_oracle,
-            mark_oracle,
-            params.interval,
-            params.interest,
-            params.dampener,
-            params.cap,
-            max_age,
-            initial_margin_ratio,
-            price_band,
-            operator,
-            params.formula,
+            *market_constructor_args(
+                token,
+                index_oracle,
+                mark_oracle,
+                operator,
+                params,
+                max_age=max_age,
+                initial_margin_ratio=initial_margin_ratio,
+                price_band=price_band,
+            )
         )
     model = MarketModel(
         now=START_TIME,

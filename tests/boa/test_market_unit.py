@@ -5,6 +5,7 @@ import boa
 import pytest
 from deployers import MARKET, ORACLE, TOKEN
 
+from fundingkit.deployment import market_constructor_args
 from fundingkit.feeds import MockFeed
 from fundingkit.market import ZERO_ADDRESS, MarketModel, Rejected, owed
 from fundingkit.rates import RateParameters, premium
@@ -219,18 +220,14 @@ def deploy_market(d, *, token=None, index=None, mark=None, params=DEFAULT_PARAMS
     args = dict(max_age=MAX_AGE, initial_margin_ratio=10**17, price_band=10**16) | kw
     with boa.env.prank(d.owner):
         return MARKET.deploy(
-            token or d.token,
-            index or d.index_oracle,
-            mark or d.mark_oracle,
-            params.interval,
-            params.interest,
-            params.dampener,
-            params.cap,
-            args["max_age"],
-            args["initial_margin_ratio"],
-            args["price_band"],
-            d.operator,
-            params.formula,
+            *market_constructor_args(
+                token or d.token,
+                index or d.index_oracle,
+                mark or d.mark_oracle,
+                d.operator,
+                params,
+                **args,
+            )
         )
 
 
