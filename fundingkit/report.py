@@ -145,40 +145,15 @@ def _plots(result: AuditResult, out_dir: Path) -> None:
 
     fig, ax = figure(PLOTS["rate.png"], "% per interval")
     if points:
-        ax.step(
-            xs,
-            extend([p.rate / PERCENT for p in points]),
-            where="post",
-            color="tab:purple",
-            lw=1.6,
-            label="rate in force R",
+        # (value of a point, style): the rate, the interest it tends to, and the caps.
+        lines = (
+            (lambda p: p.rate, dict(color="tab:purple", lw=1.6, label="rate in force R")),
+            (lambda p: p.interest, dict(color="tab:green", ls="--", lw=1, label="interest I")),
+            (lambda p: p.cap, dict(color="tab:red", ls=":", lw=1, label="+-cap")),
+            (lambda p: -p.cap, dict(color="tab:red", ls=":", lw=1)),
         )
-        ax.step(
-            xs,
-            extend([p.interest / PERCENT for p in points]),
-            where="post",
-            color="tab:green",
-            ls="--",
-            lw=1,
-            label="interest I",
-        )
-        ax.step(
-            xs,
-            extend([p.cap / PERCENT for p in points]),
-            where="post",
-            color="tab:red",
-            ls=":",
-            lw=1,
-            label="+-cap",
-        )
-        ax.step(
-            xs,
-            extend([-p.cap / PERCENT for p in points]),
-            where="post",
-            color="tab:red",
-            ls=":",
-            lw=1,
-        )
+        for value, style in lines:
+            ax.step(xs, extend([value(p) / PERCENT for p in points]), where="post", **style)
         ax.axhline(0, color="grey", lw=0.8)
         # Zoom in on the rate when the cap would flatten it; the cap lines then leave the
         # plot, and the legend says so.
