@@ -36,6 +36,7 @@ from snekmate.utils import pausable
 initializes: pausable
 
 from .modules import fixed_point
+from .modules import packed_word
 from .modules import price_feed
 
 from .modules import premium_rate
@@ -69,6 +70,7 @@ exports: (
     ledger.accounts,
     ledger.total_collateral,
     ledger.surplus,
+    ledger.open_interest,
 )
 
 
@@ -77,8 +79,11 @@ MIN_MAX_AGE: constant(uint256) = 60  # seconds
 MAX_MAX_AGE: constant(uint256) = 3 * 86_400  # 3 days: a 24 h heartbeat plus slack
 MIN_INITIAL_MARGIN_RATIO: constant(uint256) = 10**16  # 1 %: 100x leverage
 MAX_INITIAL_MARGIN_RATIO: constant(uint256) = 10**18  # 100 %: no leverage
+MIN_MAINTENANCE_MARGIN_RATIO: constant(uint256) = 5 * 10**15  # 0.5 %, and at most the initial ratio
 MIN_PRICE_BAND: constant(uint256) = 10**15  # 0.1 % around the mark
 MAX_PRICE_BAND: constant(uint256) = 10**17  # 10 % around the mark
+MAX_LIQUIDATION_FEE: constant(uint256) = 10**16  # 1 % of the notional, and at most the maintenance ratio
+MAX_FUNDING_HORIZON: constant(uint256) = 7 * 86_400  # 7 days
 
 
 # @dev The collateral token, and 10**(18 - its decimals) to scale it to WAD.
@@ -94,8 +99,16 @@ max_age: public(uint256)
 # @dev Margin an account must keep after it withdraws or adds exposure, as a
 # fraction of its notional at the index price (WAD).
 initial_margin_ratio: public(uint256)
+# @dev Below this margin, as a fraction of its notional at the index price
+# (WAD), an account can be liquidated.
+maintenance_margin_ratio: public(uint256)
 # @dev How far a trade price may sit from the mark, as a fraction of it (WAD).
 price_band: public(uint256)
+# @dev The liquidator's reward, a fraction of the liquidated notional (WAD).
+liquidation_fee: public(uint256)
+# @dev The margin checks also require the funding a position would pay over
+# this many seconds at the worse of the rate in force and the next rate (0 = off).
+funding_horizon: public(uint256)
 # @dev The role that submits matched trades.
 operator: public(address)
 
@@ -108,6 +121,7 @@ struct Feeds:
 
 # @dev The market's starting state: everything the audit needs to replay it.
 event MarketInitialised:
+    insurance: address  # the insurance account: the market itself
     collateral: address
     collateral_scale: uint256
     index_oracle: address
@@ -180,7 +194,28 @@ event MaxAgeChanged:
 
 event RiskParametersChanged:
     initial_margin_ratio: uint256
+    maintenance_margin_ratio: uint256
     price_band: uint256
+    liquidation_fee: uint256
+    funding_horizon: uint256
+
+
+# @dev `account`'s whole position moved to the insurance account at the index
+# price `price`; `fee` (quote, WAD) moved from its margin to the liquidator's.
+# Logged after the ShortfallCovered that a negative margin left causes.
+event Liquidated:
+    account: indexed(address)
+    liquidator: indexed(address)
+    position: int256
+    price: uint256
+    fee: uint256
+
+
+# @dev Collateral added to the insurance account's margin (token units).
+event InsuranceFunded:
+    funder: indexed(address)
+    amount: uint256
+    margin: int256
 
 
 event OperatorChanged:
@@ -198,7 +233,10 @@ def __init__(
     cap: int256,
     max_age: uint256,
     initial_margin_ratio: uint256,
+    maintenance_margin_ratio: uint256,
     price_band: uint256,
+    liquidation_fee: uint256,
+    funding_horizon: uint256,
     operator: address,
     formula: uint8,
 ):
@@ -213,7 +251,10 @@ def __init__(
     @param cap The absolute rate cap per interval (WAD).
     @param max_age The oldest feed answer accepted, in seconds.
     @param initial_margin_ratio See `initial_margin_ratio` (WAD).
+    @param maintenance_margin_ratio See `maintenance_margin_ratio` (WAD).
     @param price_band See `price_band` (WAD).
+    @param liquidation_fee See `liquidation_fee` (WAD).
+    @param funding_horizon See `funding_horizon` (seconds).
     @param operator The account that submits trades.
     @param formula The rate formula: 0 premium-clamp (the default of BitMEX,
            Binance, Hyperliquid), 1 linear (Pavg + I), 2 premium only (Pavg).
@@ -240,10 +281,13 @@ def __init__(
         formula, interval, interest, dampener, cap, premium_rate._premium(mark.price, index.price)
     )
     funding_accrual.__init__(index.price)
-    self._set_risk_parameters(initial_margin_ratio, price_band)
+    self._set_risk_parameters(
+        initial_margin_ratio, maintenance_margin_ratio, price_band, liquidation_fee, funding_horizon
+    )
     self.operator = operator
     log OperatorChanged(operator=operator)
     log MarketInitialised(
+        insurance=self,
         collateral=collateral.address,
         collateral_scale=COLLATERAL_SCALE,
         index_oracle=index_oracle,
@@ -320,8 +364,7 @@ def withdraw(amount: uint256):
     if position != 0:
         index: price_feed.Reading = price_feed._read(self.index_oracle, self.max_age)
         price_feed._require_usable(index, "index")
-        required: int256 = ledger._margin_required(position, index.price, self.initial_margin_ratio)
-        assert ledger._value(msg.sender, index.price) >= required, "market: withdrawal leaves margin below initial"
+        assert self._meets_margin(msg.sender, index.price, self.initial_margin_ratio), "market: withdrawal leaves margin below initial"
     assert extcall COLLATERAL.transfer(msg.sender, amount, default_return_value=True), "market: transfer out failed"
     log Withdrawn(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
 
@@ -361,6 +404,60 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     if self._adds_exposure(seller_before, ledger.accounts[seller].position):
         assert self._meets_margin(seller, index.price, ratio), "market: seller below initial margin"
     log Traded(buyer=buyer, seller=seller, size=size, price=price, index_price=index.price, mark_price=mark.price)
+
+
+@external
+def liquidate(account: address):
+    """
+    @notice Anyone may liquidate an account whose value (margin plus position
+            at the index price) is below the maintenance margin: after accrual
+            and settlement of both, its whole position moves to the insurance
+            account (this market's own address) at the index price, and the
+            liquidation fee moves from its margin to the caller's. A negative
+            margin left is covered by the insurance account's equity, then
+            socialised across the winning side in O(1) (see ledger). Works
+            while paused; needs a usable index reading.
+    @param account The account to liquidate.
+    """
+    assert account != self, "market: the insurance account cannot be liquidated"
+    feeds: Feeds = self._accrue_and_read()
+    index: price_feed.Reading = feeds.index
+    price_feed._require_usable(index, "index")
+    ledger._settle(account)
+    ledger._settle(self)
+    position: int256 = ledger.accounts[account].position
+    assert position != 0, "market: account has no position"
+    required: int256 = ledger._margin_required(position, index.price, self.maintenance_margin_ratio)
+    assert ledger._value(account, index.price) < required, "market: account is above maintenance margin"
+
+    size: uint256 = convert(abs(position), uint256)
+    if position > 0:
+        ledger._trade(self, account, size, index.price)
+    else:
+        ledger._trade(account, self, size, index.price)
+    fee: uint256 = fixed_point._wad_mul_down(fixed_point._wad_mul_down(size, index.price), self.liquidation_fee)
+    ledger.accounts[account].margin -= convert(fee, int256)
+    ledger.accounts[msg.sender].margin += convert(fee, int256)
+    # The side opposite the liquidated position gained what it lost.
+    ledger._cover_shortfall(account, self, index.price, position < 0)
+    log Liquidated(account=account, liquidator=msg.sender, position=position, price=index.price, fee=fee)
+
+
+@external
+@nonreentrant
+def fund_insurance(amount: uint256):
+    """
+    @notice Moves `amount` collateral tokens from the caller into the insurance
+            account's margin, which absorbs liquidation shortfalls. Nobody can
+            withdraw it: it leaves only by covering losses.
+    @param amount In token units.
+    """
+    assert amount > 0, "market: amount is zero"
+    self._accrue()
+    ledger._settle(self)
+    ledger._credit(self, amount * COLLATERAL_SCALE)
+    assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
+    log InsuranceFunded(funder=msg.sender, amount=amount, margin=ledger.accounts[self].margin)
 
 
 @external
@@ -424,14 +521,25 @@ def set_max_age(max_age: uint256):
 
 
 @external
-def set_risk_parameters(initial_margin_ratio: uint256, price_band: uint256):
+def set_risk_parameters(
+    initial_margin_ratio: uint256,
+    maintenance_margin_ratio: uint256,
+    price_band: uint256,
+    liquidation_fee: uint256,
+    funding_horizon: uint256,
+):
     """
-    @notice Owner only: the initial margin ratio (1 %..100 %) and the trade
-            price band around the mark (0.1 %..10 %), both WAD. They do not
-            enter funding, so no accrual is needed.
+    @notice Owner only: the initial margin ratio (1 %..100 %), the maintenance
+            ratio (0.5 %..initial), the trade price band around the mark
+            (0.1 %..10 %), the liquidation fee (0..1 %, at most the
+            maintenance ratio), all WAD, and the funding horizon of the margin
+            checks (0..7 days, seconds). They do not enter funding, so no
+            accrual is needed.
     """
     ownable._check_owner()
-    self._set_risk_parameters(initial_margin_ratio, price_band)
+    self._set_risk_parameters(
+        initial_margin_ratio, maintenance_margin_ratio, price_band, liquidation_fee, funding_horizon
+    )
 
 
 @external
@@ -519,7 +627,38 @@ def pending_funding(account: address) -> int256:
     state: premium_rate.Projection = empty(premium_rate.Projection)
     index, state = funding_accrual._current()
     account_state: ledger.Account = ledger.accounts[account]
-    return ledger._owed(account_state.position, account_state.index_snapshot, index)
+    position: int256 = account_state.position
+    return ledger._owed(position, account_state.index_snapshot, ledger._side_index(position, index))
+
+
+@external
+@view
+def projected_margin(account: address) -> int256:
+    """
+    @notice `account`'s margin after its pending funding and the funding its
+            position would pay over `funding_horizon` at the worse of the rate
+            in force and the next rate (WAD quote; funding it would receive is
+            not counted).
+    """
+    index: int256 = 0
+    state: premium_rate.Projection = empty(premium_rate.Projection)
+    index, state = funding_accrual._current()
+    account_state: ledger.Account = ledger.accounts[account]
+    position: int256 = account_state.position
+    pending: int256 = ledger._owed(position, account_state.index_snapshot, ledger._side_index(position, index))
+    price: uint256 = funding_accrual.sampled_price
+    return account_state.margin - pending - self._funding_forecast(position, price, state)
+
+
+@external
+@view
+def socialised_losses() -> (int256, int256):
+    """
+    @notice The losses socialised so far per unit of base: (charged to longs,
+            charged to shorts), WAD quote per base.
+    """
+    losses: uint256 = ledger.packed_losses
+    return packed_word._high(losses), packed_word._low(losses)
 
 
 @external
@@ -591,8 +730,37 @@ def _sample(feeds: Feeds):
 @internal
 @view
 def _meets_margin(account: address, price: uint256, ratio: uint256) -> bool:
+    """
+    @dev For a settled account in a block that accrued: value at `price`, less
+         the forecast funding, covers |position| * price * ratio.
+    """
     position: int256 = ledger.accounts[account].position
-    return ledger._value(account, price) >= ledger._margin_required(position, price, ratio)
+    index: int256 = 0
+    state: premium_rate.Projection = empty(premium_rate.Projection)
+    index, state = funding_accrual._current()
+    forecast: int256 = self._funding_forecast(position, price, state)
+    return ledger._value(account, price) - forecast >= ledger._margin_required(position, price, ratio)
+
+
+@internal
+@view
+def _funding_forecast(position: int256, price: uint256, state: premium_rate.Projection) -> int256:
+    """
+    @dev The funding `position` would pay over `funding_horizon` seconds at
+         `price`, at the worse for it of the rate in force and the next rate
+         (state: the interval state now); 0 when it would receive, or with no
+         horizon. Per unit of base: price * R * horizon / (T * WAD), toward zero
+         as accrual rounds; owed rounded up as settlement does.
+    """
+    horizon: uint256 = self.funding_horizon
+    if horizon == 0 or position == 0:
+        return 0
+    interval: int256 = convert(premium_rate._parameters().interval, int256)
+    worst: int256 = 0
+    for rate: int256 in [premium_rate._rate_for(state.last_premium_average), premium_rate._next_rate(state, block.timestamp)]:
+        per_unit: int256 = convert(price, int256) * rate * convert(horizon, int256) // (interval * convert(fixed_point.WAD, int256))
+        worst = max(worst, ledger._owed(position, 0, per_unit))
+    return worst
 
 
 @internal
@@ -609,12 +777,30 @@ def _adds_exposure(before: int256, after: int256) -> bool:
 
 
 @internal
-def _set_risk_parameters(initial_margin_ratio: uint256, price_band: uint256):
+def _set_risk_parameters(
+    initial_margin_ratio: uint256,
+    maintenance_margin_ratio: uint256,
+    price_band: uint256,
+    liquidation_fee: uint256,
+    funding_horizon: uint256,
+):
     assert initial_margin_ratio >= MIN_INITIAL_MARGIN_RATIO and initial_margin_ratio <= MAX_INITIAL_MARGIN_RATIO, "market: initial margin ratio outside 1 %..100 %"
+    assert maintenance_margin_ratio >= MIN_MAINTENANCE_MARGIN_RATIO and maintenance_margin_ratio <= initial_margin_ratio, "market: maintenance margin ratio outside 0.5 %..initial"
     assert price_band >= MIN_PRICE_BAND and price_band <= MAX_PRICE_BAND, "market: price band outside 0.1 %..10 %"
+    assert liquidation_fee <= MAX_LIQUIDATION_FEE and liquidation_fee <= maintenance_margin_ratio, "market: liquidation fee above 1 % or the maintenance ratio"
+    assert funding_horizon <= MAX_FUNDING_HORIZON, "market: funding horizon above 7 days"
     self.initial_margin_ratio = initial_margin_ratio
+    self.maintenance_margin_ratio = maintenance_margin_ratio
     self.price_band = price_band
-    log RiskParametersChanged(initial_margin_ratio=initial_margin_ratio, price_band=price_band)
+    self.liquidation_fee = liquidation_fee
+    self.funding_horizon = funding_horizon
+    log RiskParametersChanged(
+        initial_margin_ratio=initial_margin_ratio,
+        maintenance_margin_ratio=maintenance_margin_ratio,
+        price_band=price_band,
+        liquidation_fee=liquidation_fee,
+        funding_horizon=funding_horizon,
+    )
 
 
 @internal

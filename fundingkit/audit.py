@@ -61,7 +61,7 @@ from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_select
 from eth_utils import to_checksum_address as _to_checksum_address
 
 from fundingkit.feeds import FeedStatus, Reading
-from fundingkit.market import MarketModel, Rejected
+from fundingkit.market import MarketModel, Rejected, RiskParameters
 from fundingkit.rates import RateParameters
 from fundingkit.vyper_math import UINT256_MAX, div_trunc
 
@@ -74,6 +74,8 @@ CALL_EVENTS = frozenset(
         "Deposited",
         "Withdrawn",
         "Traded",
+        "Liquidated",
+        "InsuranceFunded",
         "RateParametersChanged",
         "OraclesChanged",
         "MaxAgeChanged",
@@ -85,6 +87,17 @@ CALL_EVENTS = frozenset(
         "OwnershipTransferred",
     }
 )
+
+#: RiskParametersChanged's fields, in set_risk_parameters' order.
+RISK_FIELDS = (
+    "initial_margin_ratio",
+    "maintenance_margin_ratio",
+    "price_band",
+    "liquidation_fee",
+    "funding_horizon",
+)
+#: ShortfallCovered's amounts, in the order MarketModel.liquidate returns them.
+SHORTFALL_FIELDS = ("shortfall", "by_insurance", "socialised", "unbacked", "loss_per_unit")
 
 #: The market's stored values the final comparison can take, and where the model keeps them.
 MARKET_QUANTITIES: dict[str, Callable[[MarketModel], int]] = {
@@ -102,8 +115,12 @@ MARKET_QUANTITIES: dict[str, Callable[[MarketModel], int]] = {
     "dampener": lambda m: m.params.dampener,
     "cap": lambda m: m.params.cap,
     "max_age": lambda m: m.max_age,
-    "initial_margin_ratio": lambda m: m.initial_margin_ratio,
-    "price_band": lambda m: m.price_band,
+    "open_interest": lambda m: m.open_interest,
+    "initial_margin_ratio": lambda m: m.risk.initial_margin_ratio,
+    "maintenance_margin_ratio": lambda m: m.risk.maintenance_margin_ratio,
+    "price_band": lambda m: m.risk.price_band,
+    "liquidation_fee": lambda m: m.risk.liquidation_fee,
+    "funding_horizon": lambda m: m.risk.funding_horizon,
     "paused": lambda m: int(m.paused),
 }
 
@@ -472,9 +489,10 @@ class _ReplayModel(MarketModel):
         before = self.accounts.get(address)
         position = before.position if before else 0
         snapshot = before.index_snapshot if before else 0
+        index = self._side_index(position, self.funding_index)
         amount = super()._settle(address)
-        if position != 0 and snapshot != self.funding_index:
-            self.settlements.append((address, position, self.funding_index, amount))
+        if position != 0 and snapshot != index:
+            self.settlements.append((address, position, index, amount))
         return amount
 
     def _value(self, account, price: int) -> int:
@@ -539,6 +557,7 @@ class _Auditor:
         self.block = 0
         self.tx = ""
         self.settled: list[DecodedLog] = []  # the FundingSettled events of the call replayed
+        self.covers: list[DecodedLog] = []  # ... and its ShortfallCovered (a liquidation's)
 
     # -- bookkeeping
 
@@ -598,7 +617,7 @@ class _Auditor:
                 if accrued is not None or settled:
                     self.segment(accrued, settled, None)
                 accrued, settled = log, []
-            elif log.name == "FundingSettled":
+            elif log.name in ("FundingSettled", "ShortfallCovered"):
                 settled.append(log)
             elif log.name in CALL_EVENTS:
                 self.segment(accrued, settled, log)
@@ -616,8 +635,7 @@ class _Auditor:
             if log.name == "OwnershipTransferred":
                 settings["owner"] = log.args["new_owner"]
             elif log.name == "RiskParametersChanged":
-                settings["initial_margin_ratio"] = log.args["initial_margin_ratio"]
-                settings["price_band"] = log.args["price_band"]
+                settings["risk"] = RiskParameters(*(log.args[f] for f in RISK_FIELDS))
             elif log.name == "OperatorChanged":
                 settings["operator"] = log.args["operator"]
             elif log.name == "MarketInitialised":
@@ -642,7 +660,7 @@ class _Auditor:
         params = RateParameters(
             a["interval"], a["interest"], a["dampener"], a["cap"], formula=a["formula"]
         )
-        optional = {k: settings[k] for k in ("initial_margin_ratio", "price_band") if k in settings}
+        optional = {k: settings[k] for k in ("risk",) if k in settings}
         try:
             self.model = _ReplayModel(
                 now=a["timestamp"],
@@ -653,6 +671,7 @@ class _Auditor:
                 params=params,
                 collateral_decimals=decimals,
                 max_age=a["max_age"],
+                insurance=a["insurance"],
                 **optional,
             )
         except Rejected as rejection:
@@ -670,6 +689,10 @@ class _Auditor:
         model = self.model
         assert model is not None
         model.settlements.clear()
+        self.covers = [log for log in settled if log.name == "ShortfallCovered"]
+        settled = [log for log in settled if log.name == "FundingSettled"]
+        if self.covers and (ending is None or ending.name != "Liquidated"):
+            self.mismatch("ShortfallCovered only in a liquidation", 0, 1, None)
         if accrued is not None:
             a = accrued.args
             self.check(
@@ -689,7 +712,7 @@ class _Auditor:
             self.record_point(stale=a["index_status"] != 0 or a["mark_status"] != 0)
         else:
             model.now = model.last_accrual
-        own = _settled_by(ending)
+        own = _settled_by(ending, model.insurance)
         for log in settled:
             if log.args["account"] not in own:
                 self.settled = [log]
@@ -760,14 +783,20 @@ class _Auditor:
         elif name == "MaxAgeChanged":
             self.call("set_max_age", None, model.set_max_age, owner, a["max_age"])
         elif name == "RiskParametersChanged":
-            self.call(
-                "set_risk_parameters",
-                None,
-                model.set_risk_parameters,
-                owner,
-                a["initial_margin_ratio"],
-                a["price_band"],
-            )
+            risk = [a[f] for f in RISK_FIELDS]
+            self.call("set_risk_parameters", None, model.set_risk_parameters, owner, *risk)
+        elif name == "Liquidated":
+            self.liquidation(accrued, log)
+        elif name == "InsuranceFunded":
+            funder, amount = a["funder"], a["amount"]
+            model.touching = (funder, model.insurance)
+            if funder not in self.approved:
+                model.approve(funder, UINT256_MAX)
+                self.approved.add(funder)
+            model.mint(funder, amount)
+            if self.call("fund_insurance", funder, model.fund_insurance, funder, amount):
+                margin = model.account(model.insurance).margin
+                self.check("InsuranceFunded.margin", margin, a["margin"], model.insurance)
         elif name == "OperatorChanged":
             self.call("set_operator", None, model.set_operator, owner, a["operator"])
         elif name == "Paused":
@@ -784,6 +813,34 @@ class _Auditor:
                 model.owner, model.pending_owner = a["new_owner"], None
         elif name == "MarketInitialised":
             self.mismatch("MarketInitialised only at deployment", 0, 1, None)
+
+    def liquidation(self, accrued: DecodedLog | None, log: DecodedLog) -> None:
+        """Replays ``liquidate`` at the index price it logged (the one its accrual
+        logged, when it accrued) and compares the fee and the shortfall's cover."""
+        model, a = self.model, log.args
+        account, liquidator = a["account"], a["liquidator"]
+        if accrued is None:
+            model.index_feed.reading = _ok(a["price"])
+        else:
+            self.check(
+                "Liquidated.price = Accrued.index_price", accrued.args["index_price"], a["price"]
+            )
+        model.touching = (account, liquidator, model.insurance)
+        position = model.account(account).position
+        self.check("Liquidated.position", position, a["position"], account)
+        result: list = []
+        liquidate = lambda: result.append(model.liquidate(liquidator, account))  # noqa: E731
+        if not self.call("liquidate", account, liquidate):
+            return
+        fee, cover = result[0]
+        self.check("Liquidated.fee", fee, a["fee"], account)
+        self.check("ShortfallCovered emitted", int(cover is not None), len(self.covers), account)
+        if cover is not None and self.covers:
+            logged = self.covers[0].args
+            self.check("ShortfallCovered.account", 1, int(logged["account"] == account), account)
+            self.check("ShortfallCovered.longs_pay", int(position < 0), int(logged["longs_pay"]))
+            for name, value in zip(SHORTFALL_FIELDS, cover, strict=True):
+                self.check(f"ShortfallCovered.{name}", value, logged[name], account)
 
     def compare_settlements(self, logs: list[DecodedLog]) -> None:
         """The chain's FundingSettled events against the settlements the model made."""
@@ -878,10 +935,14 @@ class _Auditor:
         return compared
 
 
-def _settled_by(log: DecodedLog | None) -> tuple:
+def _settled_by(log: DecodedLog | None, insurance: str) -> tuple:
     """The accounts a call settles (their FundingSettled events belong to it)."""
     if log is None:
         return ()
+    if log.name == "Liquidated":
+        return (log.args["account"], insurance)
+    if log.name == "InsuranceFunded":
+        return (insurance,)
     if log.name in ("Deposited", "Withdrawn"):
         return (log.args["account"],)
     if log.name == "Traded":

@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from fundingkit.feeds import FeedStatus, MockFeed, Reading, Round, read_round
-from fundingkit.market import MarketModel, Rejected
+from fundingkit.market import MarketModel, Rejected, RiskParameters
 from fundingkit.rates import FORMULAS, HOUR, PREMIUM_CLAMP, IntervalState, RateParameters
 
 TOKEN_NAME = "Test USD"
@@ -77,7 +77,10 @@ class MarketConfig:
     cap: int = 75 * 10**14  # 0.75 %
     max_age: int = 3_600
     initial_margin_ratio: int = 10**17  # 10 %
+    maintenance_margin_ratio: int = 5 * 10**16  # 5 %
     price_band: int = 10**16  # 1 %
+    liquidation_fee: int = 5 * 10**15  # 0.5 % of the liquidated notional
+    funding_horizon: int = 0  # seconds of forecast funding in the margin checks
     formula: int = PREMIUM_CLAMP  # or LINEAR, PREMIUM_ONLY (fundingkit.rates)
     index_answer: int = 50_000 * 10**FEED_DECIMALS  # USD per BTC
     mark_answer: int = 50_050 * 10**FEED_DECIMALS
@@ -86,6 +89,16 @@ class MarketConfig:
     def rate_parameters(self) -> RateParameters:
         return RateParameters(
             self.interval, self.interest, self.dampener, self.cap, formula=self.formula
+        )
+
+    @property
+    def risk_parameters(self) -> RiskParameters:
+        return RiskParameters(
+            self.initial_margin_ratio,
+            self.maintenance_margin_ratio,
+            self.price_band,
+            self.liquidation_fee,
+            self.funding_horizon,
         )
 
     def to_dict(self) -> dict[str, int]:
@@ -154,8 +167,8 @@ class Deployment:
             params=c.rate_parameters,
             collateral_decimals=TOKEN_DECIMALS,
             max_age=c.max_age,
-            initial_margin_ratio=c.initial_margin_ratio,
-            price_band=c.price_band,
+            risk=c.risk_parameters,
+            insurance=str(self.market.address),
         )
 
 
@@ -167,8 +180,7 @@ def market_constructor_args(
     params: RateParameters,
     *,
     max_age: int,
-    initial_margin_ratio: int,
-    price_band: int,
+    risk: RiskParameters,
 ) -> tuple:
     """FundingMarket's constructor arguments, in its order: the one place that knows it
     (the Ape deployment here and the titanoboa tests both use it)."""
@@ -181,8 +193,11 @@ def market_constructor_args(
         params.dampener,
         params.cap,
         max_age,
-        initial_margin_ratio,
-        price_band,
+        risk.initial_margin_ratio,
+        risk.maintenance_margin_ratio,
+        risk.price_band,
+        risk.liquidation_fee,
+        risk.funding_horizon,
         operator,
         params.formula,
     )
@@ -219,8 +234,7 @@ def deploy(
             operator,
             config.rate_parameters,
             max_age=config.max_age,
-            initial_margin_ratio=config.initial_margin_ratio,
-            price_band=config.price_band,
+            risk=config.risk_parameters,
         ),
         sender=deployer,
     )
@@ -591,7 +605,10 @@ CONFIG_KEYS = {
     "risk": {
         "max_age": ("max_age", "seconds"),
         "initial_margin_ratio": ("initial_margin_ratio", "fraction"),
+        "maintenance_margin_ratio": ("maintenance_margin_ratio", "fraction"),
         "price_band": ("price_band", "fraction"),
+        "liquidation_fee": ("liquidation_fee", "fraction"),
+        "funding_horizon": ("funding_horizon", "seconds"),
     },
     "feeds": {
         "index_price": ("index_answer", "price"),
@@ -692,8 +709,7 @@ def config_rejection(config: MarketConfig) -> str | None:
             params=config.rate_parameters,
             collateral_decimals=TOKEN_DECIMALS,
             max_age=config.max_age,
-            initial_margin_ratio=config.initial_margin_ratio,
-            price_band=config.price_band,
+            risk=config.risk_parameters,
         )
     except Rejected as err:
         return err.reason
@@ -806,8 +822,14 @@ def model_from_chain(market: str, *, now: int | None = None) -> MarketModel:
         params=params,
         collateral_decimals=18 - (len(str(scale)) - 1),
         max_age=view("max_age()", "uint256"),
-        initial_margin_ratio=view("initial_margin_ratio()", "uint256"),
-        price_band=view("price_band()", "uint256"),
+        risk=RiskParameters(
+            view("initial_margin_ratio()", "uint256"),
+            view("maintenance_margin_ratio()", "uint256"),
+            view("price_band()", "uint256"),
+            view("liquidation_fee()", "uint256"),
+            view("funding_horizon()", "uint256"),
+        ),
+        insurance=str(market),
     )
     model.index_feed, model.mark_feed = index_feed, mark_feed
     model.paused = view("paused()", "bool")
@@ -822,6 +844,8 @@ def model_from_chain(market: str, *, now: int | None = None) -> MarketModel:
     model.last_accrual = view("last_accrual()", "uint256")
     model.total_collateral = view("total_collateral()", "uint256")
     model.surplus = view("surplus()", "int256")
+    model.open_interest = view("open_interest()", "uint256")
+    model.long_loss, model.short_loss = view("socialised_losses()", "(int256,int256)")
     return model
 
 

@@ -40,8 +40,12 @@ MIN_MAX_AGE = 60
 MAX_MAX_AGE = 3 * 86_400
 MIN_INITIAL_MARGIN_RATIO = 10**16
 MAX_INITIAL_MARGIN_RATIO = 10**18
+MIN_MAINTENANCE_MARGIN_RATIO = 5 * 10**15
 MIN_PRICE_BAND = 10**15
 MAX_PRICE_BAND = 10**17
+MAX_LIQUIDATION_FEE = 10**16
+MAX_FUNDING_HORIZON = 7 * 86_400
+MAX_LOSS_INDEX = 2**127 - 1  # a side's loss index is packed in 128 bits
 
 WAD = 10**18
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -64,7 +68,7 @@ def _require(condition: bool, reason: str) -> None:
 class Account:
     margin: int = 0  # quote, WAD
     position: int = 0  # base, WAD; positive = long
-    index_snapshot: int = 0  # funding index at the last settlement
+    index_snapshot: int = 0  # its side's index at the last settlement (see MarketModel._side_index)
 
 
 def owed(position: int, snapshot: int, index: int) -> int:
@@ -75,6 +79,49 @@ def owed(position: int, snapshot: int, index: int) -> int:
 def margin_required(position: int, price: int, ratio: int) -> int:
     """|position| * price * ratio, each product rounded up."""
     return wad_mul_up(wad_mul_up(abs(position), price), ratio)
+
+
+def funding_forecast(
+    position: int, price: int, rates: tuple[int, ...], horizon: int, interval: int
+) -> int:
+    """What ``position`` would pay over ``horizon`` seconds at ``price``, at the
+    worse for it of ``rates`` (per interval); 0 when it would receive."""
+    if horizon == 0 or position == 0:
+        return 0
+    worst = 0
+    for rate in rates:
+        per_unit = div_trunc(price * rate * horizon, interval * WAD)
+        worst = max(worst, owed(position, 0, per_unit))
+    return worst
+
+
+@dataclass(frozen=True)
+class RiskParameters:
+    """Margin, band, liquidation and forecast parameters (WAD, horizon in seconds)."""
+
+    initial_margin_ratio: int = 10**17
+    maintenance_margin_ratio: int = 5 * 10**16
+    price_band: int = 10**16
+    liquidation_fee: int = 5 * 10**15
+    funding_horizon: int = 0
+
+    def rejection(self) -> str | None:
+        """The contract's revert reason for these parameters, or None."""
+        if not MIN_INITIAL_MARGIN_RATIO <= self.initial_margin_ratio <= MAX_INITIAL_MARGIN_RATIO:
+            return "market: initial margin ratio outside 1 %..100 %"
+        if (
+            not MIN_MAINTENANCE_MARGIN_RATIO
+            <= self.maintenance_margin_ratio
+            <= self.initial_margin_ratio
+        ):
+            return "market: maintenance margin ratio outside 0.5 %..initial"
+        if not MIN_PRICE_BAND <= self.price_band <= MAX_PRICE_BAND:
+            return "market: price band outside 0.1 %..10 %"
+        if self.liquidation_fee > min(MAX_LIQUIDATION_FEE, self.maintenance_margin_ratio):
+            return "market: liquidation fee above 1 % or the maintenance ratio"
+        if self.funding_horizon > MAX_FUNDING_HORIZON:
+            return "market: funding horizon above 7 days"
+        return None
 
 
 def adds_exposure(before: int, after: int) -> bool:
@@ -100,8 +147,8 @@ class MarketModel:
         params: RateParameters = DEFAULT_PARAMETERS,
         collateral_decimals: int = 18,
         max_age: int = 3_600,
-        initial_margin_ratio: int = 10**17,
-        price_band: int = 10**16,
+        risk: RiskParameters = RiskParameters(),
+        insurance="insurance",
     ):
         self.now = now
         _require(collateral_decimals <= 18, "market: collateral has more than 18 decimals")
@@ -114,7 +161,7 @@ class MarketModel:
         reason = params.rejection()
         if reason:
             raise Rejected(reason)
-        _check_risk(initial_margin_ratio, price_band)
+        _check_risk(risk)
 
         self.owner = owner
         self.pending_owner = None
@@ -123,8 +170,9 @@ class MarketModel:
         self.index_feed = index_feed
         self.mark_feed = mark_feed
         self.max_age = max_age
-        self.initial_margin_ratio = initial_margin_ratio
-        self.price_band = price_band
+        self.risk = risk
+        # The insurance account: the market's own address in the contract.
+        self.insurance = insurance
 
         self.params = params
         self.interval_state = IntervalState(now, 0, 0)
@@ -136,6 +184,9 @@ class MarketModel:
         self.accounts: dict = {}
         self.total_collateral = 0
         self.surplus = 0
+        self.open_interest = 0
+        self.long_loss = 0  # socialised loss per unit of base, charged to longs
+        self.short_loss = 0  # ... and to shorts
         # The collateral token, mirrored: balances and allowances to the market.
         self.wallet: dict = {}
         self.allowance: dict = {}
@@ -173,16 +224,26 @@ class MarketModel:
         self.accrue()
         return self._settle(account)
 
+    def _side_index(self, position: int, index: int) -> int:
+        """The index a position settles against: F, plus the longs' socialised
+        loss for a long, less the shorts' for a short."""
+        if position > 0:
+            return index + self.long_loss
+        if position < 0:
+            return index - self.short_loss
+        return index
+
     def _settle(self, address) -> int:
         account = self.accounts.setdefault(address, Account())
-        if account.index_snapshot == self.funding_index:
+        index = self._side_index(account.position, self.funding_index)
+        if account.index_snapshot == index:
             return 0
         amount = 0
         if account.position != 0:
-            amount = owed(account.position, account.index_snapshot, self.funding_index)
+            amount = owed(account.position, account.index_snapshot, index)
             account.margin -= amount
             self.surplus += amount
-        account.index_snapshot = self.funding_index
+        account.index_snapshot = index
         return amount
 
     # ---- collateral --------------------------------------------------------
@@ -195,12 +256,16 @@ class MarketModel:
             self._settle(caller)
             self.accounts[caller].margin += amount * self.collateral_scale
             self.total_collateral += amount * self.collateral_scale
-            allowance = self.allowance.get(caller, 0)
-            if allowance != UINT256_MAX:  # snekmate's erc20 never spends an infinite allowance
-                _require(allowance >= amount, "erc20: insufficient allowance")
-                self.allowance[caller] = allowance - amount
-            _require(self.wallet.get(caller, 0) >= amount, "erc20: transfer amount exceeds balance")
-            self.wallet[caller] -= amount
+            self._pay_in(caller, amount)
+
+    def _pay_in(self, caller, amount: int) -> None:
+        """The token's transferFrom(caller, market, amount)."""
+        allowance = self.allowance.get(caller, 0)
+        if allowance != UINT256_MAX:  # snekmate's erc20 never spends an infinite allowance
+            _require(allowance >= amount, "erc20: insufficient allowance")
+            self.allowance[caller] = allowance - amount
+        _require(self.wallet.get(caller, 0) >= amount, "erc20: transfer amount exceeds balance")
+        self.wallet[caller] -= amount
 
     def withdraw(self, caller, amount: int) -> None:
         with self._transaction():
@@ -219,9 +284,8 @@ class MarketModel:
             self.total_collateral -= amount_wad
             if account.position != 0:
                 index = self._read_usable(self.index_feed, "index")
-                required = margin_required(account.position, index.price, self.initial_margin_ratio)
                 _require(
-                    self._value(account, index.price) >= required,
+                    self._meets_margin(account, index.price, self.risk.initial_margin_ratio),
                     "market: withdrawal leaves margin below initial",
                 )
             self.wallet[caller] = self.wallet.get(caller, 0) + amount
@@ -242,20 +306,15 @@ class MarketModel:
             index = self._read_usable(self.index_feed, "index")
             mark = self._read_usable(self.mark_feed, "mark")
             _require(
-                abs(price - mark.price) <= wad_mul_down(mark.price, self.price_band),
+                abs(price - mark.price) <= wad_mul_down(mark.price, self.risk.price_band),
                 "market: price outside the band around the mark",
             )
             self._settle(buyer)
             self._settle(seller)
             long, short = self.accounts[buyer], self.accounts[seller]
             long_before, short_before = long.position, short.position
-            paid, received = wad_mul_up(size, price), wad_mul_down(size, price)
-            long.position += size
-            long.margin -= paid
-            short.position -= size
-            short.margin += received
-            self.surplus += paid - received
-            ratio = self.initial_margin_ratio
+            self._move(buyer, seller, size, price)
+            ratio = self.risk.initial_margin_ratio
             if adds_exposure(long_before, long.position):
                 _require(
                     self._meets_margin(long, index.price, ratio),
@@ -266,6 +325,92 @@ class MarketModel:
                     self._meets_margin(short, index.price, ratio),
                     "market: seller below initial margin",
                 )
+
+    def _move(self, buyer, seller, size: int, price: int) -> None:
+        """``size`` base from seller to buyer at ``price`` (both settled):
+        notional rounded against each, open interest and side snapshots kept."""
+        long, short = self.accounts[buyer], self.accounts[seller]
+        long_before, short_before = long.position, short.position
+        paid, received = wad_mul_up(size, price), wad_mul_down(size, price)
+        long.position += size
+        long.margin -= paid
+        short.position -= size
+        short.margin += received
+        self.surplus += paid - received
+        self.open_interest += (
+            max(long.position, 0)
+            - max(long_before, 0)
+            + max(short.position, 0)
+            - max(short_before, 0)
+        )
+        for account, before in ((long, long_before), (short, short_before)):
+            if account.position != 0 and (before == 0 or (before > 0) != (account.position > 0)):
+                account.index_snapshot = self._side_index(account.position, self.funding_index)
+
+    def liquidate(self, caller, address) -> tuple[int, tuple | None]:
+        """Returns the fee paid to ``caller`` and the shortfall cover (or None)."""
+        with self._transaction():
+            _require(
+                address != self.insurance, "market: the insurance account cannot be liquidated"
+            )
+            self.accrue()
+            index = self._read_usable(self.index_feed, "index")
+            self._settle(address)
+            self._settle(self.insurance)
+            account = self.accounts[address]
+            position = account.position
+            _require(position != 0, "market: account has no position")
+            required = margin_required(position, index.price, self.risk.maintenance_margin_ratio)
+            _require(
+                self._value(account, index.price) < required,
+                "market: account is above maintenance margin",
+            )
+            size = abs(position)
+            if position > 0:
+                self._move(self.insurance, address, size, index.price)
+            else:
+                self._move(address, self.insurance, size, index.price)
+            fee = wad_mul_down(wad_mul_down(size, index.price), self.risk.liquidation_fee)
+            account.margin -= fee
+            self.accounts.setdefault(caller, Account()).margin += fee
+            # The side opposite the liquidated position gained what it lost.
+            return fee, self._cover_shortfall(address, index.price, longs_pay=position < 0)
+
+    def _cover_shortfall(self, address, price: int, longs_pay: bool):
+        """Insurance equity first, then the winning side's loss index.
+        Returns (shortfall, by_insurance, socialised, unbacked, per_unit) or None."""
+        account = self.accounts[address]
+        if account.margin >= 0:
+            return None
+        shortfall = -account.margin
+        account.margin = 0
+        insurance = self.accounts[self.insurance]
+        by_insurance = min(shortfall, max(self._value(insurance, price), 0))
+        insurance.margin -= by_insurance
+        rest = shortfall - by_insurance
+        self.surplus -= rest
+        socialised = per_unit = 0
+        if rest > 0 and self.open_interest > 0:
+            per_unit = mul_div_ceil(rest, WAD, self.open_interest)
+            side_loss = self.long_loss if longs_pay else self.short_loss
+            if per_unit <= MAX_LOSS_INDEX - side_loss:
+                socialised = rest
+                if longs_pay:
+                    self.long_loss += per_unit
+                else:
+                    self.short_loss += per_unit
+            else:
+                per_unit = 0
+        return (shortfall, by_insurance, socialised, rest - socialised, per_unit)
+
+    def fund_insurance(self, caller, amount: int) -> None:
+        with self._transaction():
+            _require(amount > 0, "market: amount is zero")
+            self.accrue()
+            self._settle(self.insurance)
+            self.accounts[self.insurance].margin += amount * self.collateral_scale
+            self.total_collateral += amount * self.collateral_scale
+            self._pay_in(caller, amount)
 
     # ---- administration ----------------------------------------------------
 
@@ -306,11 +451,25 @@ class MarketModel:
         self.accrue()
         self.max_age = max_age
 
-    def set_risk_parameters(self, caller, initial_margin_ratio: int, price_band: int) -> None:
+    def set_risk_parameters(
+        self,
+        caller,
+        initial_margin_ratio: int,
+        maintenance_margin_ratio: int,
+        price_band: int,
+        liquidation_fee: int,
+        funding_horizon: int,
+    ) -> None:
         self._only_owner(caller)
-        _check_risk(initial_margin_ratio, price_band)
-        self.initial_margin_ratio = initial_margin_ratio
-        self.price_band = price_band
+        risk = RiskParameters(
+            initial_margin_ratio,
+            maintenance_margin_ratio,
+            price_band,
+            liquidation_fee,
+            funding_horizon,
+        )
+        _check_risk(risk)
+        self.risk = risk
 
     def pause(self, caller) -> None:
         with self._transaction():
@@ -367,7 +526,23 @@ class MarketModel:
 
     def pending_funding(self, address) -> int:
         account = self.account(address)
-        return owed(account.position, account.index_snapshot, self._current()[0])
+        index = self._side_index(account.position, self._current()[0])
+        return owed(account.position, account.index_snapshot, index)
+
+    def projected_margin(self, address) -> int:
+        """Margin after pending funding and the forecast over the horizon."""
+        account = self.account(address)
+        forecast = self._forecast(account.position, self.sampled_price, self._current()[1])
+        return account.margin - self.pending_funding(address) - forecast
+
+    def _forecast(self, position: int, price: int, state: IntervalState) -> int:
+        rates = (
+            self.params.rate(state.last_premium_average),
+            next_rate(self.params, state, self.sampled_premium, self.now),
+        )
+        return funding_forecast(
+            position, price, rates, self.risk.funding_horizon, self.params.interval
+        )
 
     def total_margin(self) -> int:
         return self.total_collateral - self.surplus
@@ -383,7 +558,10 @@ class MarketModel:
         return account.margin + mul_div_floor(account.position, price, WAD)
 
     def _meets_margin(self, account: Account, price: int, ratio: int) -> bool:
-        return self._value(account, price) >= margin_required(account.position, price, ratio)
+        forecast = self._forecast(account.position, price, self.interval_state)
+        return self._value(account, price) - forecast >= margin_required(
+            account.position, price, ratio
+        )
 
     def _only_owner(self, caller) -> None:
         _require(caller == self.owner, "ownable: caller is not the owner")
@@ -416,14 +594,18 @@ def _check_max_age(max_age: int) -> None:
     _require(MIN_MAX_AGE <= max_age <= MAX_MAX_AGE, "market: max age outside 60 s..3 days")
 
 
-def _check_risk(initial_margin_ratio: int, price_band: int) -> None:
-    _require(
-        MIN_INITIAL_MARGIN_RATIO <= initial_margin_ratio <= MAX_INITIAL_MARGIN_RATIO,
-        "market: initial margin ratio outside 1 %..100 %",
-    )
-    _require(
-        MIN_PRICE_BAND <= price_band <= MAX_PRICE_BAND, "market: price band outside 0.1 %..10 %"
-    )
+def _check_risk(risk: RiskParameters) -> None:
+    reason = risk.rejection()
+    if reason:
+        raise Rejected(reason)
 
 
-__all__ = ["Account", "FeedStatus", "MarketModel", "Rejected", "owed", "margin_required"]
+__all__ = [
+    "Account",
+    "FeedStatus",
+    "MarketModel",
+    "Rejected",
+    "RiskParameters",
+    "owed",
+    "margin_required",
+]

@@ -515,7 +515,7 @@ class Simulation:
         if size <= 0:
             self.skipped["over the operator's leverage limit"] += 1
             return []
-        band = model.price_band * mark.price // WAD
+        band = model.risk.price_band * mark.price // WAD
         price = mark.price + self.rng.randint(-band // 2, band // 2)
         operator = self.operator
         return [

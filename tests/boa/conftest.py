@@ -20,7 +20,7 @@ from deployers import MARKET, ORACLE, TOKEN  # noqa: E402
 
 from fundingkit.deployment import market_constructor_args  # noqa: E402
 from fundingkit.feeds import MockFeed  # noqa: E402
-from fundingkit.market import MarketModel  # noqa: E402
+from fundingkit.market import MarketModel, RiskParameters  # noqa: E402
 from fundingkit.rates import RateParameters  # noqa: E402
 
 _COMMON = dict(
@@ -59,8 +59,7 @@ TOKEN_DECIMALS = 6
 DEFAULTS = dict(
     params=RateParameters(),
     max_age=3_600,
-    initial_margin_ratio=10**17,
-    price_band=10**16,
+    risk=RiskParameters(),
 )
 
 
@@ -106,8 +105,7 @@ def deploy(
     *,
     params: RateParameters = DEFAULTS["params"],
     max_age: int = DEFAULTS["max_age"],
-    initial_margin_ratio: int = DEFAULTS["initial_margin_ratio"],
-    price_band: int = DEFAULTS["price_band"],
+    risk: RiskParameters = DEFAULTS["risk"],
     token_decimals: int = TOKEN_DECIMALS,
     index_answer: int = INDEX_PRICE,
     mark_answer: int = MARK_PRICE,
@@ -135,8 +133,7 @@ def deploy(
                 operator,
                 params,
                 max_age=max_age,
-                initial_margin_ratio=initial_margin_ratio,
-                price_band=price_band,
+                risk=risk,
             )
         )
     model = MarketModel(
@@ -148,8 +145,8 @@ def deploy(
         params=params,
         collateral_decimals=token_decimals,
         max_age=max_age,
-        initial_margin_ratio=initial_margin_ratio,
-        price_band=price_band,
+        risk=risk,
+        insurance=market.address,
     )
     return Deployment(token, index_oracle, mark_oracle, market, model, owner, operator, feeder)
 

@@ -103,7 +103,13 @@ class Rule:
     reason: str | None  # what every other role gets
     chain_args: object = lambda s: ()
     model_args: object = None  # defaults to chain_args
-    setup: object = None  # run by the owner first (e.g. pause before unpause)
+    setup: object = None  # an owner call's name run first (pause before unpause), or f(stage)
+
+    def prepare(self, stage):
+        if callable(self.setup):
+            self.setup(stage)
+        elif self.setup:
+            call(stage.d, stage.d.owner, self.setup)
 
     def args(self, stage):
         chain = self.chain_args(stage)
@@ -134,12 +140,24 @@ MARKET_RULES = {
         lambda s: (s.index[1], s.mark[1]),
     ),
     "set_max_age": Rule(OWNER, NOT_OWNER, lambda s: (7_200,)),
-    "set_risk_parameters": Rule(OWNER, NOT_OWNER, lambda s: (2 * 10**17, 2 * 10**16)),
+    "set_risk_parameters": Rule(
+        OWNER, NOT_OWNER, lambda s: (2 * 10**17, 10**17, 2 * 10**16, 10**16, 3_600)
+    ),
+    "liquidate": Rule(ANYONE, None, lambda s: (s.roles["trader"],), setup=lambda s: crash(s)),
+    "fund_insurance": Rule(ANYONE, None, lambda s: (USD,)),
     "pause": Rule(OWNER, NOT_OWNER),
     "unpause": Rule(OWNER, NOT_OWNER, setup="pause"),
     "transfer_ownership": Rule(OWNER, NOT_OWNER, lambda s: (s.grantee,)),
     "accept_ownership": Rule(frozenset({"pending_owner"}), NOT_NEW_OWNER),
 }
+
+
+def crash(stage):
+    """The index falls to 20,000: the trader's long (1/3 base bought at 50,050 on
+    10,000 of margin) is below maintenance and can be liquidated."""
+    stage.d.submit(index_answer=20_000 * 10**8)
+
+
 ADMIN_FUNCTIONS = [n for n, r in MARKET_RULES.items() if r.reason in (NOT_OWNER, NOT_NEW_OWNER)]
 # Those that accrue first (`unpause` does too, but its setup `pause` already did this block).
 ACCRUING = {"set_rate_parameters", "set_oracles", "set_max_age", "pause"}
@@ -159,8 +177,7 @@ def act(s, caller, name, chain_args, model_args):
 @pytest.mark.parametrize("name", list(MARKET_RULES))
 def test_market_matrix(stage, name, role):
     rule, caller = MARKET_RULES[name], stage.roles[role]
-    if rule.setup:
-        call(stage.d, stage.d.owner, rule.setup)
+    rule.prepare(stage)
     chain_args, model_args = rule.args(stage)
     if role in rule.allowed:
         act(stage, caller, name, chain_args, model_args)
@@ -182,8 +199,7 @@ def test_admin_functions_never_move_accounts(stage, name):
     index but settles nobody: every account keeps its margin, position and
     snapshot, and the funding due stays pending."""
     d, rule = stage.d, MARKET_RULES[name]
-    if rule.setup:
-        call(d, d.owner, rule.setup)
+    rule.prepare(stage)
     (caller,) = [stage.roles[role] for role in rule.allowed]
     trader = stage.roles["trader"]
     accounts = {a: tuple(d.market.accounts(a)) for a in stage.accounts}

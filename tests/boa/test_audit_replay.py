@@ -120,7 +120,7 @@ def scenario(d, tape: Tape) -> dict:
     d.advance(30 * HOUR)  # several whole intervals in one gap
     d.submit(50_100 * ANSWER, 50_300 * ANSWER)
     tape.send("set_max_age", 7_200, sender=d.owner)
-    tape.send("set_risk_parameters", 2 * 10**17, 2 * 10**16, sender=d.owner)
+    tape.send("set_risk_parameters", 2 * 10**17, 10**17, 2 * 10**16, 10**16, 3_600, sender=d.owner)
     tape.send("pause", sender=d.owner)
     d.advance(HOUR)
     tape.send("unpause", sender=d.owner)

@@ -150,7 +150,7 @@ class MarketMachine(RuleBasedStateMachine):
     def trade(self, buyer, seller, size, offset):
         model = self.d.model
         mark = model.mark_feed.rounds[-1].answer * 10**10
-        price = mark + mark * model.price_band // WAD * offset // 100
+        price = mark + mark * model.risk.price_band // WAD * offset // 100
         # A settled account with a position and a trade each round once.
         rounded = self._rounded_ops_of_settling([buyer, seller]) + 1
         if self.both(

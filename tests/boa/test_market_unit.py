@@ -1,13 +1,15 @@
 """Unit tests of FundingMarket.vy: every external function, its success path and
 every rejection, checked against the reference model (fundingkit.market)."""
 
+from dataclasses import astuple
+
 import boa
 import pytest
 from deployers import MARKET, ORACLE, TOKEN
 
 from fundingkit.deployment import market_constructor_args
 from fundingkit.feeds import MockFeed
-from fundingkit.market import ZERO_ADDRESS, MarketModel, Rejected, owed
+from fundingkit.market import ZERO_ADDRESS, MarketModel, Rejected, RiskParameters, owed
 from fundingkit.rates import RateParameters, premium
 
 WAD = 10**18
@@ -41,7 +43,15 @@ def chain_state(d, *accounts):
         pending_owner=str(m.pending_owner()).lower(),
         operator=str(m.operator()).lower(),
         max_age=m.max_age(),
-        risk=(m.initial_margin_ratio(), m.price_band()),
+        risk=(
+            m.initial_margin_ratio(),
+            m.maintenance_margin_ratio(),
+            m.price_band(),
+            m.liquidation_fee(),
+            m.funding_horizon(),
+        ),
+        open_interest=m.open_interest(),
+        socialised_losses=tuple(m.socialised_losses()),
         accounts={a: tuple(m.accounts(a)) for a in accounts},
         wallets={a: d.token.balanceOf(a) for a in accounts},
     )
@@ -66,7 +76,9 @@ def model_state(d, *accounts):
         pending_owner=str(md.pending_owner or ZERO_ADDRESS).lower(),
         operator=str(md.operator).lower(),
         max_age=md.max_age,
-        risk=(md.initial_margin_ratio, md.price_band),
+        risk=astuple(md.risk),
+        open_interest=md.open_interest,
+        socialised_losses=(md.long_loss, md.short_loss),
         accounts={a: _account_tuple(md.account(a)) for a in accounts},
         wallets={a: md.wallet.get(a, 0) for a in accounts},
     )
@@ -217,7 +229,7 @@ CONSTRUCTOR_FAULTS = {"none": "feed unreadable", **FAULT_REASONS}
 
 
 def deploy_market(d, *, token=None, index=None, mark=None, params=DEFAULT_PARAMS, **kw):
-    args = dict(max_age=MAX_AGE, initial_margin_ratio=10**17, price_band=10**16) | kw
+    args = dict(max_age=MAX_AGE, risk=RiskParameters()) | kw
     with boa.env.prank(d.owner):
         return MARKET.deploy(
             *market_constructor_args(
@@ -232,7 +244,7 @@ def deploy_market(d, *, token=None, index=None, mark=None, params=DEFAULT_PARAMS
 
 
 def build_model(d, *, index_feed=None, mark_feed=None, params=DEFAULT_PARAMS, **kw):
-    args = dict(max_age=MAX_AGE, initial_margin_ratio=10**17, price_band=10**16) | kw
+    args = dict(max_age=MAX_AGE, risk=RiskParameters()) | kw
     return MarketModel(
         now=d.model.now,
         owner=d.owner,
@@ -272,11 +284,26 @@ BAD_RATE_PARAMETERS = [
 ]
 IMR_REASON = "market: initial margin ratio outside 1 %..100 %"
 BAND_REASON = "market: price band outside 0.1 %..10 %"
+MMR_REASON = "market: maintenance margin ratio outside 0.5 %..initial"
+FEE_REASON = "market: liquidation fee above 1 % or the maintenance ratio"
+HORIZON_REASON = "market: funding horizon above 7 days"
+# (initial, maintenance, band, fee, horizon) just past each bound, with the reason.
 BAD_RISK_PARAMETERS = [
-    ((10**16 - 1, 10**16), IMR_REASON),
-    ((10**18 + 1, 10**16), IMR_REASON),
-    ((10**17, 10**15 - 1), BAND_REASON),
-    ((10**17, 10**17 + 1), BAND_REASON),
+    ((10**16 - 1, 5 * 10**15, 10**16, 0, 0), IMR_REASON),
+    ((10**18 + 1, 5 * 10**16, 10**16, 0, 0), IMR_REASON),
+    ((10**17, 5 * 10**15 - 1, 10**16, 0, 0), MMR_REASON),
+    ((10**17, 10**17 + 1, 10**16, 0, 0), MMR_REASON),
+    ((10**17, 5 * 10**16, 10**15 - 1, 0, 0), BAND_REASON),
+    ((10**17, 5 * 10**16, 10**17 + 1, 0, 0), BAND_REASON),
+    ((10**17, 5 * 10**16, 10**16, 10**16 + 1, 0), FEE_REASON),
+    ((10**17, 6 * 10**15, 10**16, 6 * 10**15 + 1, 0), FEE_REASON),
+    ((10**17, 5 * 10**16, 10**16, 0, 7 * 86_400 + 1), HORIZON_REASON),
+]
+# ... and at each bound.
+GOOD_RISK_PARAMETERS = [
+    (10**16, 5 * 10**15, 10**15, 0, 0),
+    (10**18, 10**18, 10**17, 10**16, 7 * 86_400),
+    (10**17, 5 * 10**15, 10**16, 5 * 10**15, 3_600),
 ]
 MAX_AGE_REASON = "market: max age outside 60 s..3 days"
 
@@ -344,7 +371,7 @@ class TestConstructor:
 
     @pytest.mark.parametrize("risk, reason", BAD_RISK_PARAMETERS)
     def test_rejects_risk_parameter_out_of_bounds(self, deployment, risk, reason):
-        reject_deploy(deployment, reason, initial_margin_ratio=risk[0], price_band=risk[1])
+        reject_deploy(deployment, reason, risk=RiskParameters(*risk))
 
     @pytest.mark.parametrize("which", ["index", "mark"])
     @pytest.mark.parametrize("fault", list(CONSTRUCTOR_FAULTS))
@@ -1070,15 +1097,17 @@ class TestSetMaxAge:
 
 
 class TestSetRiskParameters:
-    @pytest.mark.parametrize("risk", [(10**16, 10**15), (10**18, 10**17)])
+    @pytest.mark.parametrize("risk", GOOD_RISK_PARAMETERS)
     def test_owner_sets_within_bounds_without_accruing(self, deployment, risk):
         d = deployment
         d.advance(100)
         call(d, d.owner, "set_risk_parameters", *risk)
-        assert (d.market.initial_margin_ratio(), d.market.price_band()) == risk
+        assert chain_state(d)["risk"] == risk
         assert d.market.last_accrual() == d.model.now - 100
         (event,) = events("RiskParametersChanged")
-        assert (event.initial_margin_ratio, event.price_band) == risk
+        fields = ("initial_margin_ratio", "maintenance_margin_ratio", "price_band")
+        fields += ("liquidation_fee", "funding_horizon")
+        assert tuple(getattr(event, f) for f in fields) == risk
         assert_in_step(d)
 
     @pytest.mark.parametrize("risk, reason", BAD_RISK_PARAMETERS)
@@ -1090,8 +1119,7 @@ class TestSetRiskParameters:
             deployment,
             non_owner,
             "set_risk_parameters",
-            10**17,
-            10**16,
+            *GOOD_RISK_PARAMETERS[2],
             reason="ownable: caller is not the owner",
         )
 
