@@ -248,6 +248,9 @@ def test_while_paused(stage, row):
     getattr(d.model, row.function)(*model_args)
     assert snapshot(d, *stage.accounts) != before  # it did something ...
     assert_in_step(d, *stage.accounts)  # ... exactly what the reference does
+    insurance = d.model.account(d.market.address)
+    expected = (insurance.margin, insurance.position, insurance.index_snapshot)
+    assert tuple(d.market.accounts(d.market.address)) == expected
     assert d.market.paused() == (row.function != "unpause")
 
 
