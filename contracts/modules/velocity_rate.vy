@@ -196,7 +196,7 @@ def _rate_now() -> int256:
     """
     step: int256 = 0
     scaled: int256 = 0
-    step, scaled = self._step(0)
+    step, scaled = self._step(0)  # price 0: only the rate is wanted
     return scaled // convert(DAY, int256)
 
 

@@ -64,9 +64,11 @@ def same_outcome(call, reference):
 
 @pytest.fixture(scope="module", autouse=True)
 def _module_anchor():
+    saved = boa.env.evm.patch.timestamp
     with boa.env.anchor():
         set_time(START)
         yield
+    set_time(saved)
 
 
 @pytest.fixture
