@@ -33,6 +33,7 @@ from test_market_unit import (
     deploy_market,
     events,
     fresh_feed,
+    open_position,
     reject,
 )
 
@@ -587,6 +588,23 @@ def test_set_risk_parameters_edges(deployment, change, reason):
         assert_in_step(d)
     else:
         reject(d, d.owner, "set_risk_parameters", *args, reason=reason)
+
+
+def test_the_largest_maintenance_ratio_makes_leveraged_positions_liquidatable(
+    deployment, trader, counterparty, non_owner
+):
+    """The owner's reach (docs/SECURITY.md): within its bounds, a maintenance
+    ratio of 100 % makes any position with less margin than its notional
+    liquidatable, and the caller takes the fee (1 % of the notional at most)."""
+    d = deployment
+    open_position(d, trader, counterparty)  # 1/3 base long on 10,000: 60 % margin
+    d.advance(60)
+    call(d, d.owner, "set_risk_parameters", 10**18, 10**18, 10**16, 10**16, 0)
+    fee, _ = call(d, non_owner, "liquidate", trader)
+    assert fee is None  # the contract returns nothing; the model returns (fee, cover)
+    assert d.market.accounts(trader).position == 0
+    assert d.market.accounts(non_owner).margin == d.model.account(non_owner).margin > 0
+    assert_in_step(d, trader, counterparty, non_owner)
 
 
 @pytest.mark.parametrize("formula, reason", [(2, None), (3, "premium_rate: unknown formula")])

@@ -9,8 +9,8 @@ index feed or by the mark feed while the other one moves and stays fresh:
   samples only what it can: the index price when the index reading is usable,
   the premium when both are;
 * ``trade`` reverts with the faulty feed's reason; ``withdraw`` with a position
-  reverts with the index feed's reason when the index is at fault (a faulty
-  mark does not block it: a withdrawal values the position at the index only);
+  and ``liquidate`` revert with the index feed's reason when the index is at
+  fault (a faulty mark blocks neither: both value positions at the index only);
 * ``deposit``, ``withdraw`` while flat and ``settle`` work;
 * once the feed answers again, the next accrual samples it: no owner action.
 
@@ -390,11 +390,15 @@ def test_fault_row(scene, row, which):
     trade_price = MOVED["mark"] * 10**10 if which == "index" else MARK_ANSWER * 10**10
     trade = (s.short, s.long, SIZE // 2, trade_price)
     reject(d, d.operator, "trade", *trade, reason=reason, accounts=s.accounts)
+    # liquidate needs the index too: a faulty mark lets it reach the margin check.
     if which == "index":
         reject(d, s.long, "withdraw", USD, reason=reason, accounts=s.accounts)
+        reject(d, s.keeper, "liquidate", s.long, reason=reason, accounts=s.accounts)
     else:
         call(d, s.long, "withdraw", USD)
         assert d.market.accounts(s.long).position == SIZE
+        healthy = "market: account is above maintenance margin"
+        reject(d, s.keeper, "liquidate", s.long, reason=healthy, accounts=s.accounts)
 
     # deposit, withdraw while flat, settle: work.
     call(d, s.newcomer, "deposit", 1_000 * USD)
