@@ -60,7 +60,7 @@ EXP_ZERO_BELOW = 41_446_531_673_892_822_313
 # The packed state word: variance (bits 0..135), time (136..183), log price (signed, 184..255).
 VARIANCE_BITS = 136
 TIME_BITS = 48
-LOG_PRICE_LIMIT = 2**71
+MAX_LOG_PRICE = 41_446_531_673_892_822_313  # -wad_ln(1); wad_ln(1e36) is one less
 
 
 # ---------------------------------------------------------------- EVM integer semantics
@@ -204,7 +204,8 @@ class VolatilityParameters:
 
 
 class Rejected(ValueError):
-    """An input the contract rejects; the message is its revert reason."""
+    """An input the contract rejects. The message is its revert reason, or, for the
+    invariants the market guarantees (bare asserts), the ``# dev:`` comment."""
 
 
 @dataclass(frozen=True)
@@ -218,8 +219,8 @@ class VolatilityState:
     def pack(self) -> int:
         """The storage word ``packed_volatility``; OverflowError where the contract's
         bare ``assert`` reverts (unreachable within the documented bounds)."""
-        if not -LOG_PRICE_LIMIT <= self.log_price < LOG_PRICE_LIMIT:
-            raise OverflowError("log price does not fit 72 bits")
+        if not -MAX_LOG_PRICE <= self.log_price <= MAX_LOG_PRICE:
+            raise OverflowError("log price outside the log of 1..1e36 wei")
         if not 0 <= self.updated_at < 2**TIME_BITS:
             raise OverflowError("time does not fit 48 bits")
         if not 0 <= self.variance < 2**VARIANCE_BITS:
@@ -239,11 +240,6 @@ class VolatilityState:
         )
 
 
-def _check_price(price: int) -> None:
-    if not 1 <= price <= MAX_PRICE:
-        raise Rejected("volatility_cap: price outside 1..1e36 wei")
-
-
 def initial_state(
     params: VolatilityParameters, price: int, now: int, initial_sigma: int, interval: int
 ) -> VolatilityState:
@@ -257,7 +253,8 @@ def initial_state(
         raise Rejected("volatility_cap: initial sigma above 100 %")
     if not MIN_INTERVAL <= interval <= MAX_INTERVAL:
         raise Rejected("volatility_cap: interval outside 1 h..8 h")
-    _check_price(price)
+    if not 1 <= price <= MAX_PRICE:
+        raise Rejected("volatility_cap: price outside 1..1e36 wei")
     return VolatilityState(wad_ln(price), now, initial_sigma * initial_sigma // interval)
 
 
@@ -277,12 +274,16 @@ def update(
 
     Over the gap ``dt = now - updated_at`` with log return ``r``:
     ``v' = (w * v + (WAD - w) * (r**2 // dt)) // WAD``, ``w = decay(dt, half_life)``.
-    A sample at the time of the last one changes nothing. Raises ``Rejected`` for a
-    price outside 1..1e36 wei or a time before the last sample.
+    A sample at the time of the last one changes nothing. Raises ``Rejected`` (the
+    contract's ``# dev:`` reason) for a price outside 1..1e36 wei, a time before the
+    last sample or beyond 2**48 s: invariants the market guarantees.
     """
-    _check_price(price)
+    if not 1 <= price <= MAX_PRICE:
+        raise Rejected("price outside 1..1e36")
     if now < state.updated_at:
-        raise Rejected("volatility_cap: time before the last update")
+        raise Rejected("time before the last sample")
+    if now >= 2**TIME_BITS:
+        raise Rejected("time beyond 2**48")
     if now == state.updated_at:
         return state
     elapsed = now - state.updated_at
@@ -292,7 +293,7 @@ def update(
     weight = decay(elapsed, params.half_life)
     variance = (weight * state.variance + (WAD - weight) * sample) // WAD
     after = VolatilityState(log_price, now, variance)
-    after.pack()  # the contract's fit checks
+    after.pack()  # the bounds the contract relies on to pack without checks
     return after
 
 

@@ -4,19 +4,20 @@
 @custom:contract-name volatility_cap
 @license GNU Affero General Public License v3.0 only
 @author fundingkit
-@notice Keeps an O(1) exponentially weighted estimate of the variance rate of
-        the index price's log returns, and turns it into a rate cap per
+@notice Keeps an O(1) exponentially weighted estimate v of the variance rate
+        of the index price's log returns, and turns it into a rate cap per
         funding interval T:
             cap = clamp(k * sigma_T, cap_min, cap_max),  sigma_T = sqrt(v * T).
-        At each update over a gap of dt seconds with log return r:
-            w  = 2**(-dt / half_life)        (snekmate _wad_exp, 0 beyond ~60 half-lives)
+        Each sample of the index, after a gap of dt seconds with log return r,
+        is one observation of the variance rate over the whole gap:
+            w  = 2**(-dt / half_life)        (snekmate _wad_exp; 0 after ~60 half-lives)
             v' = w * v + (1 - w) * r**2 / dt
-        so a gap of any length is one observation scaled by its length, and a
-        gap of many half-lives replaces the estimate by the gap's own variance
-        rate. Every bound and rounding is in docs/MATH.md ("Volatility-linked
+        The weights compose (2**-a * 2**-b = 2**-(a + b)), so sampling a flat
+        price in pieces decays v as one gap would, and a gap of many half-lives
+        replaces v by the gap's own variance rate. One storage word, read and
+        written on every sample; the parameters are immutable. The formulas,
+        units, bounds and roundings are in docs/MATH.md ("Volatility-linked
         cap"); fundingkit/volatility.py mirrors this module to the wei.
-        Two storage words: the estimator (read and written on every update)
-        and the parameters.
 """
 
 
@@ -43,32 +44,34 @@ MAX_INITIAL_SIGMA: constant(uint256) = 10**18  # 100 % per interval
 # @dev The market's feed range (price_feed.MAX_PRICE): 1 wei .. 1e18 quote per base.
 MAX_PRICE: constant(uint256) = 10**36
 
-# @dev The estimator word: variance (bits 0..135), update time (136..183) and
-# log price (signed, 184..255). |log price| <= 41.45e18 < 2**71 for any price in
-# 1..1e36; variance <= max(seed, (2 * 41.45e18)**2) < 2**133; time < 2**48 s
+# @dev The estimator word: variance (bits 0..135), sample time (136..183) and
+# log price (signed, 184..255). For prices in 1..1e36, |log price| <=
+# MAX_LOG_PRICE = -_wad_ln(1) < 2**66, so every sample r**2 / dt <= (2 *
+# MAX_LOG_PRICE)**2 < 2**133; the seed is at most 1e36 / 3,600; a convex
+# combination stays below the larger of its two terms. Times are below 2**48 s
 # (8.9 million years).
 VARIANCE_MASK: constant(uint256) = 2**136 - 1
 TIME_MASK: constant(uint256) = 2**48 - 1
-LOG_PRICE_LIMIT: constant(int256) = 2**71
+MAX_LOG_PRICE: constant(int256) = 41_446_531_673_892_822_313
+
+
+# @dev The estimator's half-life, in seconds (fixed at deployment).
+volatility_half_life: public(immutable(uint256))
+# @dev k: the cap is k times sigma per interval (WAD, fixed at deployment).
+volatility_multiplier: public(immutable(uint256))
+# @dev The lowest and the highest cap per interval (WAD, fixed at deployment).
+cap_min: public(immutable(int256))
+cap_max: public(immutable(int256))
 
 
 struct VolatilityState:
-    log_price: int256  # wad_ln(price) at the last update (WAD)
+    log_price: int256  # wad_ln(price) at the last sample (WAD)
     updated_at: uint256  # unix seconds
     variance: uint256  # variance rate of the log price, WAD**2 per second
 
 
-struct CapParameters:
-    half_life: uint256  # seconds
-    multiplier: uint256  # k (WAD)
-    cap_min: int256  # per interval (WAD)
-    cap_max: int256  # per interval (WAD)
-
-
-# @dev The estimator (see VolatilityState), packed: read and written on every update.
+# @dev The estimator (see VolatilityState), packed: read and written on every sample.
 packed_volatility: uint256
-# @dev half_life (bits 0..31), k (32..95), cap_min (96..159), cap_max (160..223).
-packed_volatility_parameters: uint256
 
 
 @deploy
@@ -76,27 +79,31 @@ def __init__(
     price: uint256,
     half_life: uint256,
     multiplier: uint256,
-    cap_min: int256,
-    cap_max: int256,
+    lowest_cap: int256,
+    highest_cap: int256,
     initial_sigma: uint256,
     interval: uint256,
 ):
     """
-    @dev The first sample: `price` now, with no return yet. The variance starts
-         at initial_sigma**2 / interval (rounded down), the variance rate of a
-         volatility of `initial_sigma` per interval.
+    @dev The first sample: `price` now, with no return yet. The variance rate
+         starts at initial_sigma**2 // interval: a volatility of `initial_sigma`
+         per interval.
     @param price The index price now (WAD, 1..1e36).
     @param half_life The estimator's half-life, seconds (1 h..30 days).
     @param multiplier k (WAD, 0.01..10).
-    @param cap_min The lowest cap per interval (WAD, 0.01 %..4 %).
-    @param cap_max The highest cap per interval (WAD, cap_min..4 %).
+    @param lowest_cap cap_min per interval (WAD, 0.01 %..4 %).
+    @param highest_cap cap_max per interval (WAD, cap_min..4 %).
     @param initial_sigma The seed: volatility per interval (WAD, at most 100 %).
     @param interval The funding interval the seed is given per (1 h..8 h).
     """
-    self._set_parameters(half_life, multiplier, cap_min, cap_max)
+    self._check_parameters(half_life, multiplier, lowest_cap, highest_cap)
     assert initial_sigma <= MAX_INITIAL_SIGMA, "volatility_cap: initial sigma above 100 %"
     assert interval >= MIN_INTERVAL and interval <= MAX_INTERVAL, "volatility_cap: interval outside 1 h..8 h"
-    self._check_price(price)
+    assert price >= 1 and price <= MAX_PRICE, "volatility_cap: price outside 1..1e36 wei"
+    volatility_half_life = half_life
+    volatility_multiplier = multiplier
+    cap_min = lowest_cap
+    cap_max = highest_cap
     self.packed_volatility = self._pack(
         math._wad_ln(convert(price, int256)), block.timestamp, initial_sigma * initial_sigma // interval
     )
@@ -104,119 +111,110 @@ def __init__(
 
 @external
 @view
-def variance_rate() -> uint256:
+def volatility_state() -> VolatilityState:
     """
-    @notice The estimated variance rate of the index's log price, as of the last
-            update (WAD**2 per second: sigma over T seconds is sqrt(v * T), WAD).
+    @notice The estimator as of its last sample: log price (WAD), sample time,
+            variance rate (WAD**2 per second; sigma over T seconds is
+            sqrt(v * T), WAD).
     """
-    return self._state().variance
-
-
-@external
-@view
-def volatility_updated_at() -> uint256:
-    """
-    @notice The time of the last index sample the estimator took.
-    """
-    return self._state().updated_at
-
-
-@external
-@view
-def volatility_parameters() -> CapParameters:
-    """
-    @notice half-life (s), k (WAD), cap_min and cap_max per interval (WAD).
-    """
-    return self._parameters()
+    return self._unpack(self.packed_volatility)
 
 
 @internal
 def _update(price: uint256, now: uint256):
     """
-    @dev Takes a sample of the index: the log return since the last sample is
-         one observation of the variance rate over its gap, weighted by
-         1 - 2**(-gap / half_life). A second sample at the same time does
-         nothing (the price it carries counts in the next return).
-    @param price The index price now (WAD, 1..1e36).
-    @param now The sample's time (at or after the last sample).
+    @dev Takes a sample of the index. The market calls it when it samples a
+         usable index price, after integrating the gap with the cap in force.
+    @param price The index price sampled now (WAD, 1..1e36).
+    @param now The block time (at or after the last sample).
     """
-    self._check_price(price)
-    state: VolatilityState = self._state()
-    assert now >= state.updated_at, "volatility_cap: time before the last update"
-    if now == state.updated_at:
-        return
-    elapsed: uint256 = now - state.updated_at
-    log_price: int256 = math._wad_ln(convert(price, int256))
-    change: int256 = log_price - state.log_price
-    # dev: |change| <= 82.9e18, so change**2 < 2**133; floored per second.
-    sample: uint256 = convert(change * change, uint256) // elapsed
-    weight: uint256 = self._decay(elapsed, self._parameters().half_life)
-    # dev: a convex combination, floored: never above max(variance, sample) < 2**133.
-    variance: uint256 = (weight * state.variance + (WAD - weight) * sample) // WAD
-    self.packed_volatility = self._pack(log_price, now, variance)
+    self.packed_volatility = self._advance(self.packed_volatility, price, now, volatility_half_life)
 
 
 @internal
 @view
 def _effective_cap(interval: uint256) -> int256:
     """
-    @dev clamp(k * sigma_T // WAD, cap_min, cap_max) for the estimate as of the
-         last update, with sigma_T = isqrt(v * T) (both rounded down).
-    @param interval The funding interval T, in seconds.
-    @return int256 The rate cap per interval (WAD).
+    @dev The cap per interval of the estimate as of the last sample.
+    @param interval The funding interval T, in seconds (at most 2**32).
     """
-    parameters: CapParameters = self._parameters()
-    scaled: uint256 = parameters.multiplier * self._sigma(interval) // WAD
-    # dev: scaled < 2**138; compared before converting, so no conversion can fail.
-    if scaled >= convert(parameters.cap_max, uint256):
-        return parameters.cap_max
-    return max(convert(scaled, int256), parameters.cap_min)
+    return self._cap(
+        self.packed_volatility & VARIANCE_MASK, interval, volatility_multiplier, cap_min, cap_max
+    )
 
 
 @internal
-@view
-def _sigma(interval: uint256) -> uint256:
+@pure
+def _advance(word: uint256, price: uint256, now: uint256, half_life: uint256) -> uint256:
     """
-    @dev The estimated volatility over `interval` seconds: isqrt(v * interval) (WAD).
+    @dev The estimator word after a sample of `price` at `now`:
+         v' = (w * v + (WAD - w) * (r**2 // dt)) // WAD, w = _decay(dt, half_life),
+         r the change of wad_ln(price), dt the gap. A sample at the time of the
+         last one changes nothing (the price it carries counts in the next return).
     """
-    return isqrt(self._state().variance * interval)
+    state: VolatilityState = self._unpack(word)
+    # dev: the market samples its own index price, at block.timestamp.
+    assert price >= 1 and price <= MAX_PRICE  # dev: price outside 1..1e36
+    assert now >= state.updated_at  # dev: time before the last sample
+    assert now <= TIME_MASK  # dev: time beyond 2**48
+    if now == state.updated_at:
+        return word
+    elapsed: uint256 = unsafe_sub(now, state.updated_at)
+    log_price: int256 = math._wad_ln(convert(price, int256))
+    # Both log prices lie in +-MAX_LOG_PRICE: |change| < 2**67, change**2 < 2**133.
+    change: int256 = unsafe_sub(log_price, state.log_price)
+    sample: uint256 = unsafe_div(convert(unsafe_mul(change, change), uint256), elapsed)
+    weight: uint256 = self._decay(elapsed, half_life)
+    # Rounds down, by less than 1e-36 per second: whom it favours is immaterial.
+    # Both products < 2**60 * 2**136: no overflow.
+    variance: uint256 = unsafe_div(
+        unsafe_add(unsafe_mul(weight, state.variance), unsafe_mul(unsafe_sub(WAD, weight), sample)), WAD
+    )
+    # Packed without `_pack`'s checks, which hold here: the price check bounds
+    # the log price, `now` is checked, and the variance stays below the larger
+    # of the stored variance and the sample (both < 2**136).
+    return convert(convert(log_price << 184, bytes32), uint256) | now << 136 | variance
 
 
 @internal
-def _set_parameters(half_life: uint256, multiplier: uint256, cap_min: int256, cap_max: int256):
+@pure
+def _decay(elapsed: uint256, half_life: uint256) -> uint256:
     """
-    @dev Checks the hard bounds, then packs (all fit: see the bounds). The caller
-         accrues first: the next update decays with the new half-life, and the
-         cap follows the new k, cap_min and cap_max from now on.
+    @dev 2**(-elapsed / half_life) in WAD: _wad_exp(-floor(elapsed * LN2 /
+         half_life)), at most WAD. Exactly WAD // 2**n after n whole half-lives;
+         exactly 0 from about 59.8 half-lives on.
     """
+    exponent: uint256 = elapsed * LN2 // half_life
+    if exponent >= EXP_ZERO_BELOW:
+        return 0
+    return min(convert(math._wad_exp(-convert(exponent, int256)), uint256), WAD)
+
+
+@internal
+@pure
+def _cap(variance: uint256, interval: uint256, multiplier: uint256, lowest: int256, highest: int256) -> int256:
+    """
+    @dev clamp(k * isqrt(v * T) // WAD, lowest, highest): both roundings down.
+    """
+    # isqrt(v * T) < 2**128 and k < 2**64: the product cannot overflow.
+    scaled: uint256 = unsafe_div(unsafe_mul(multiplier, isqrt(variance * interval)), WAD)
+    if scaled >= convert(highest, uint256):
+        return highest
+    return max(convert(scaled, int256), lowest)
+
+
+@internal
+@pure
+def _check_parameters(half_life: uint256, multiplier: uint256, lowest_cap: int256, highest_cap: int256):
     assert half_life >= MIN_HALF_LIFE and half_life <= MAX_HALF_LIFE, "volatility_cap: half-life outside 1 h..30 days"
     assert multiplier >= MIN_MULTIPLIER and multiplier <= MAX_MULTIPLIER, "volatility_cap: k outside 0.01..10"
-    assert cap_min >= MIN_CAP and cap_min <= MAX_CAP, "volatility_cap: cap_min outside 0.01 %..4 %"
-    assert cap_max >= cap_min and cap_max <= MAX_CAP, "volatility_cap: cap_max outside cap_min..4 %"
-    self.packed_volatility_parameters = (
-        half_life
-        | multiplier << 32
-        | convert(cap_min, uint256) << 96
-        | convert(cap_max, uint256) << 160
-    )
+    assert lowest_cap >= MIN_CAP and lowest_cap <= MAX_CAP, "volatility_cap: cap_min outside 0.01 %..4 %"
+    assert highest_cap >= lowest_cap and highest_cap <= MAX_CAP, "volatility_cap: cap_max outside cap_min..4 %"
 
 
 @internal
-@view
-def _parameters() -> CapParameters:
-    word: uint256 = self.packed_volatility_parameters
-    return CapParameters(
-        half_life=word & (2**32 - 1),
-        multiplier=(word >> 32) & (2**64 - 1),
-        cap_min=convert((word >> 96) & (2**64 - 1), int256),
-        cap_max=convert((word >> 160) & (2**64 - 1), int256),
-    )
-
-
-@internal
-@view
-def _state() -> VolatilityState:
-    word: uint256 = self.packed_volatility
+@pure
+def _unpack(word: uint256) -> VolatilityState:
     return VolatilityState(
         # Arithmetic shift: the sign comes back with the log price.
         log_price=convert(convert(word, bytes32), int256) >> 184,
@@ -229,27 +227,7 @@ def _state() -> VolatilityState:
 @pure
 def _pack(log_price: int256, updated_at: uint256, variance: uint256) -> uint256:
     # dev: all three fit by the bounds above; checked, never truncated.
-    assert log_price < LOG_PRICE_LIMIT and log_price >= -LOG_PRICE_LIMIT
+    assert log_price <= MAX_LOG_PRICE and log_price >= -MAX_LOG_PRICE
     assert updated_at <= TIME_MASK
     assert variance <= VARIANCE_MASK
     return convert(convert(log_price << 184, bytes32), uint256) | updated_at << 136 | variance
-
-
-@internal
-@pure
-def _decay(elapsed: uint256, half_life: uint256) -> uint256:
-    """
-    @dev 2**(-elapsed / half_life) in WAD: _wad_exp(-floor(elapsed * ln 2 * 1e18
-         / half_life)), at most WAD. Exactly 0 from about 59.8 half-lives on.
-    """
-    # dev: elapsed < 2**48 and LN2 < 2**60: the product cannot overflow.
-    exponent: uint256 = elapsed * LN2 // half_life
-    if exponent >= EXP_ZERO_BELOW:
-        return 0
-    return min(convert(math._wad_exp(-convert(exponent, int256)), uint256), WAD)
-
-
-@internal
-@pure
-def _check_price(price: uint256):
-    assert price >= 1 and price <= MAX_PRICE, "volatility_cap: price outside 1..1e36 wei"

@@ -12,13 +12,15 @@ from contracts.modules import volatility_cap
 initializes: volatility_cap
 
 exports: (
-    volatility_cap.variance_rate,
-    volatility_cap.volatility_updated_at,
-    volatility_cap.volatility_parameters,
+    volatility_cap.volatility_state,
+    volatility_cap.volatility_half_life,
+    volatility_cap.volatility_multiplier,
+    volatility_cap.cap_min,
+    volatility_cap.cap_max,
 )
 
 
-# @dev The most updates one `replay` call takes.
+# @dev The most samples one `replay` call takes.
 MAX_STEPS: constant(uint256) = 64
 
 
@@ -27,12 +29,12 @@ def __init__(
     price: uint256,
     half_life: uint256,
     multiplier: uint256,
-    cap_min: int256,
-    cap_max: int256,
+    lowest_cap: int256,
+    highest_cap: int256,
     initial_sigma: uint256,
     interval: uint256,
 ):
-    volatility_cap.__init__(price, half_life, multiplier, cap_min, cap_max, initial_sigma, interval)
+    volatility_cap.__init__(price, half_life, multiplier, lowest_cap, highest_cap, initial_sigma, interval)
 
 
 @external
@@ -43,8 +45,7 @@ def update(price: uint256, now: uint256):
 @external
 def update_gas(price: uint256, now: uint256) -> uint256:
     """
-    @notice The gas `_update` alone uses (both words cold, as in a fresh
-            transaction that has not touched them yet).
+    @notice The gas `_update` alone uses.
     """
     before: uint256 = msg.gas
     volatility_cap._update(price, now)
@@ -52,53 +53,72 @@ def update_gas(price: uint256, now: uint256) -> uint256:
 
 
 @external
-def set_parameters(half_life: uint256, multiplier: uint256, cap_min: int256, cap_max: int256):
-    volatility_cap._set_parameters(half_life, multiplier, cap_min, cap_max)
-
-
-@external
 def set_state(log_price: int256, updated_at: uint256, variance: uint256):
     """
-    @notice Puts the estimator in any state it can hold (for one-step properties).
+    @notice Puts the estimator in any state it can hold.
     """
     volatility_cap.packed_volatility = volatility_cap._pack(log_price, updated_at, variance)
 
 
 @external
-def replay(
-    half_life: uint256,
-    multiplier: uint256,
-    cap_min: int256,
-    cap_max: int256,
-    log_price: int256,
-    updated_at: uint256,
-    variance: uint256,
-    prices: DynArray[uint256, MAX_STEPS],
-    times: DynArray[uint256, MAX_STEPS],
-    interval: uint256,
-) -> (DynArray[uint256, MAX_STEPS], DynArray[uint256, MAX_STEPS], DynArray[int256, MAX_STEPS]):
+def replay_stored(
+    prices: DynArray[uint256, MAX_STEPS], times: DynArray[uint256, MAX_STEPS], interval: uint256
+) -> (DynArray[uint256, MAX_STEPS], DynArray[int256, MAX_STEPS]):
     """
-    @notice With the given parameters, from the given state, takes every
-            (price, time) sample in turn; returns the estimator word, sigma
-            per interval and the effective cap after each.
+    @notice Samples every (price, time) in turn through the module's storage;
+            returns the estimator word and the effective cap after each.
     """
-    volatility_cap._set_parameters(half_life, multiplier, cap_min, cap_max)
-    volatility_cap.packed_volatility = volatility_cap._pack(log_price, updated_at, variance)
     words: DynArray[uint256, MAX_STEPS] = []
-    sigmas: DynArray[uint256, MAX_STEPS] = []
     caps: DynArray[int256, MAX_STEPS] = []
     for i: uint256 in range(len(prices), bound=MAX_STEPS):
         volatility_cap._update(prices[i], times[i])
         words.append(volatility_cap.packed_volatility)
-        sigmas.append(volatility_cap._sigma(interval))
         caps.append(volatility_cap._effective_cap(interval))
-    return words, sigmas, caps
+    return words, caps
 
 
 @external
-@view
-def state() -> volatility_cap.VolatilityState:
-    return volatility_cap._state()
+@pure
+def replay(
+    word: uint256,
+    prices: DynArray[uint256, MAX_STEPS],
+    times: DynArray[uint256, MAX_STEPS],
+    half_life: uint256,
+    multiplier: uint256,
+    lowest_cap: int256,
+    highest_cap: int256,
+    interval: uint256,
+) -> (DynArray[uint256, MAX_STEPS], DynArray[int256, MAX_STEPS]):
+    """
+    @notice The same with any parameters, from any estimator word (no storage).
+    """
+    state: uint256 = word
+    words: DynArray[uint256, MAX_STEPS] = []
+    caps: DynArray[int256, MAX_STEPS] = []
+    for i: uint256 in range(len(prices), bound=MAX_STEPS):
+        state = volatility_cap._advance(state, prices[i], times[i], half_life)
+        words.append(state)
+        variance: uint256 = state & volatility_cap.VARIANCE_MASK
+        caps.append(volatility_cap._cap(variance, interval, multiplier, lowest_cap, highest_cap))
+    return words, caps
+
+
+@external
+@pure
+def advance(word: uint256, price: uint256, now: uint256, half_life: uint256) -> uint256:
+    return volatility_cap._advance(word, price, now, half_life)
+
+
+@external
+@pure
+def cap(variance: uint256, interval: uint256, multiplier: uint256, lowest_cap: int256, highest_cap: int256) -> int256:
+    return volatility_cap._cap(variance, interval, multiplier, lowest_cap, highest_cap)
+
+
+@external
+@pure
+def check_parameters(half_life: uint256, multiplier: uint256, lowest_cap: int256, highest_cap: int256):
+    volatility_cap._check_parameters(half_life, multiplier, lowest_cap, highest_cap)
 
 
 @external
@@ -111,12 +131,6 @@ def packed_state() -> uint256:
 @view
 def effective_cap(interval: uint256) -> int256:
     return volatility_cap._effective_cap(interval)
-
-
-@external
-@view
-def sigma(interval: uint256) -> uint256:
-    return volatility_cap._sigma(interval)
 
 
 @external
