@@ -259,7 +259,9 @@ def test_a_century_without_accrual_at_the_largest_cap(case):
     R(0) = I, every later one at the cap (the first interval's average is the
     premium held). Settling charges each side its position times that move:
     the payer's margin goes deeply negative, nothing reverts, contract ==
-    reference. The insolvent payer can still be liquidated."""
+    reference. The insolvent payer can still be liquidated: its shortfall is
+    socialised, or at the largest price, where it exceeds the loss index's
+    room, recorded as unbacked."""
     index_answer, mark_answer, size = CENTURY_CASES[case]
     with boa.env.anchor():
         d = deploy(params=FASTEST, index_answer=index_answer, mark_answer=mark_answer)
@@ -286,8 +288,17 @@ def test_a_century_without_accrual_at_the_largest_cap(case):
         assert d.market.accounts(payer).margin < 0
         assert_in_step(d, long, short, keeper)
         d.submit(index_answer, mark_answer)
-        call(d, keeper, "liquidate", payer)
+        _, (_, cover) = call(d, keeper, "liquidate", payer)
         assert d.market.accounts(payer).position == 0
+        shortfall, by_insurance, socialised, unbacked, _ = cover
+        (event,) = events("ShortfallCovered")
+        assert (event.shortfall, event.by_insurance, event.socialised, event.unbacked) == cover[:4]
+        # The winning side's loss index takes the rest while it has room (2**127
+        # per base); at the largest price a century's funding exceeds it.
+        rest = shortfall - by_insurance
+        fits = -(-rest * WAD // d.market.open_interest()) <= 2**127 - 1
+        assert rest > 0 and (socialised, unbacked) == ((rest, 0) if fits else (0, rest))
+        assert fits == ("envelope" in case)
         assert_in_step(d, long, short, keeper)
         insurance = d.model.account(d.market.address)
         assert tuple(d.market.accounts(d.market.address)) == (
