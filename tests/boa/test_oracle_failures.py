@@ -11,7 +11,7 @@ index feed or by the mark feed while the other one moves and stays fresh:
 * ``trade`` reverts with the faulty feed's reason; ``withdraw`` with a position
   and ``liquidate`` revert with the index feed's reason when the index is at
   fault (a faulty mark blocks neither: both value positions at the index only);
-* ``deposit``, ``withdraw`` while flat and ``settle`` work;
+* ``deposit``, ``fund_insurance``, ``withdraw`` while flat and ``settle`` work;
 * once the feed answers again, the next accrual samples it: no owner action.
 
 Then the rows that are not a fault of the latest round: the owner replacing the
@@ -182,6 +182,9 @@ class Scene:
 
     def in_step(self):
         assert_in_step(self.d, *self.accounts)
+        insurance = self.d.model.account(self.d.market.address)
+        expected = (insurance.margin, insurance.position, insurance.index_snapshot)
+        assert tuple(self.d.market.accounts(self.d.market.address)) == expected
 
 
 @pytest.fixture(scope="module")
@@ -194,7 +197,7 @@ def _scene(_deployment_module):
         for account in (long, short, flat):
             d.fund(account, MARGIN * USD)
             call(d, account, "deposit", MARGIN * USD)
-        d.fund(newcomer, 1_000 * USD)
+        d.fund(newcomer, 2_000 * USD)
         call(d, d.operator, "trade", long, short, SIZE, MARK_ANSWER * 10**10)
         d.advance(600)
         yield Scene(d, long, short, flat, newcomer, keeper)
@@ -400,8 +403,10 @@ def test_fault_row(scene, row, which):
         healthy = "market: account is above maintenance margin"
         reject(d, s.keeper, "liquidate", s.long, reason=healthy, accounts=s.accounts)
 
-    # deposit, withdraw while flat, settle: work.
+    # deposit, fund_insurance, withdraw while flat, settle: work.
     call(d, s.newcomer, "deposit", 1_000 * USD)
+    call(d, s.newcomer, "fund_insurance", 1_000 * USD)
+    assert d.market.accounts(d.market.address).margin == 1_000 * USD * 10**12
     call(d, s.flat, "withdraw", MARGIN * USD)
     assert d.token.balanceOf(s.flat) == MARGIN * USD
     d.advance(3 * 3_600)
