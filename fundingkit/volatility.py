@@ -20,7 +20,9 @@ states the estimator. Units:
 ``capped_path`` is the thin glue that runs a price path through the premium-clamp
 model (``fundingkit.rates``) with the cap replaced, accrual by accrual, by the
 effective cap of the estimator (or held at the fixed cap, for comparison), the way a
-market that integrates the module does.
+market that integrates the module does (docs/MATH.md §14.5). ``compare_regime`` and
+``compare_history`` run a synthetic regime or a published history under both caps, and
+``summarise`` condenses each into the rows of ``ape run volatility_cap``'s table.
 """
 
 from __future__ import annotations
@@ -306,11 +308,6 @@ def effective_cap(state: VolatilityState, params: VolatilityParameters, interval
     """``clamp(k * sigma_T // WAD, cap_min, cap_max)``: the rate cap per interval (WAD)."""
     scaled = params.multiplier * sigma(state, interval) // WAD
     return min(max(scaled, params.cap_min), params.cap_max)
-
-
-def annualised(state: VolatilityState) -> float:
-    """The estimate as an annualised volatility (a fraction, for people: not exact)."""
-    return math.sqrt(state.variance * YEAR) / WAD
 
 
 def sigma_for(daily_volatility: float, interval: int) -> int:

@@ -191,13 +191,14 @@ class OneLineErrors(click.Command):
 
 
 def _percent_option(ctx: click.Context, param: click.Parameter, text: str | None) -> int | None:
+    """A percentage option as a WAD fraction; positive, except the seed, which may be 0."""
     if text is None:
         return None
     try:
         value = percent_wad(text)
     except ValueError as err:
         raise click.BadParameter(str(err)) from None
-    if value <= 0:
+    if value < 0 or (value == 0 and param.name != "initial_sigma"):
         raise click.BadParameter(f"must be positive (got {text})")
     return value
 
@@ -268,6 +269,7 @@ def _wad_option(ctx: click.Context, param: click.Parameter, text: str) -> int:
     "multiplier",
     default="0.25",
     show_default=True,
+    metavar="K",
     callback=_wad_option,
     help="The cap is k times sigma per interval.",
 )
