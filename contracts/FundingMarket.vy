@@ -18,8 +18,11 @@
         Units: prices, sizes, margins, rates and the index are WAD (18 decimals);
         token amounts in calls and events are in the token's own decimals.
         The formulas are in docs/MATH.md.
-@custom:kill Call `pause()`: trades and deposits stop, while accrual, settlement
-        and withdrawal of free margin keep working, so every account can leave.
+@custom:kill Call `pause()`: trades and deposits stop, while accrual, settlement,
+        liquidation and withdrawal keep working: a flat account can always
+        take its margin out, and an account with a position its free margin
+        while the index feed is usable. Positions stay open until liquidated
+        or until trading resumes (docs/SECURITY.md, the pause table).
 """
 
 
@@ -84,6 +87,9 @@ MIN_PRICE_BAND: constant(uint256) = 10**15  # 0.1 % around the mark
 MAX_PRICE_BAND: constant(uint256) = 10**17  # 10 % around the mark
 MAX_LIQUIDATION_FEE: constant(uint256) = 10**16  # 1 % of the notional, and at most the maintenance ratio
 MAX_FUNDING_HORIZON: constant(uint256) = 7 * 86_400  # 7 days
+# The numeric envelope (docs/SECURITY.md): within it no product or margin can
+# overflow, whatever funding a century at the largest rate and price brings.
+MAX_POSITION: constant(uint256) = 10**30  # 1e12 base (WAD), per account
 
 
 # @dev The collateral token, and 10**(18 - its decimals) to scale it to WAD.
@@ -337,7 +343,7 @@ def deposit(amount: uint256):
     assert amount > 0, "market: amount is zero"
     self._accrue()
     ledger._settle(msg.sender)
-    ledger._credit(msg.sender, amount * COLLATERAL_SCALE)
+    ledger._credit(msg.sender, self._to_wad(amount))
     assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
     log Deposited(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
 
@@ -358,9 +364,10 @@ def withdraw(amount: uint256):
     self._accrue()
     ledger._settle(msg.sender)
     position: int256 = ledger.accounts[msg.sender].position
+    amount_wad: uint256 = self._to_wad(amount)
     if position == 0:
-        assert ledger.accounts[msg.sender].margin >= convert(amount * COLLATERAL_SCALE, int256), "market: amount exceeds margin"
-    ledger._debit(msg.sender, amount * COLLATERAL_SCALE)
+        assert ledger.accounts[msg.sender].margin >= convert(amount_wad, int256), "market: amount exceeds margin"
+    ledger._debit(msg.sender, amount_wad)
     if position != 0:
         index: price_feed.Reading = price_feed._read(self.index_oracle, self.max_age)
         price_feed._require_usable(index, "index")
@@ -385,6 +392,7 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     assert buyer != empty(address) and seller != empty(address), "market: account is the zero address"
     assert buyer != seller, "market: buyer and seller are the same account"
     assert size > 0, "market: size is zero"
+    assert size <= MAX_POSITION, "market: position above 1e12 base"
     feeds: Feeds = self._accrue_and_read()
     index: price_feed.Reading = feeds.index
     price_feed._require_usable(index, "index")
@@ -398,6 +406,8 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     buyer_before: int256 = ledger.accounts[buyer].position
     seller_before: int256 = ledger.accounts[seller].position
     ledger._trade(buyer, seller, size, price)
+    limit: int256 = convert(MAX_POSITION, int256)
+    assert max(abs(ledger.accounts[buyer].position), abs(ledger.accounts[seller].position)) <= limit, "market: position above 1e12 base"
     ratio: uint256 = self.initial_margin_ratio
     if self._adds_exposure(buyer_before, ledger.accounts[buyer].position):
         assert self._meets_margin(buyer, index.price, ratio), "market: buyer below initial margin"
@@ -455,7 +465,7 @@ def fund_insurance(amount: uint256):
     assert amount > 0, "market: amount is zero"
     self._accrue()
     ledger._settle(self)
-    ledger._credit(self, amount * COLLATERAL_SCALE)
+    ledger._credit(self, self._to_wad(amount))
     assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
     log InsuranceFunded(funder=msg.sender, amount=amount, margin=ledger.accounts[self].margin)
 
@@ -755,12 +765,24 @@ def _funding_forecast(position: int256, price: uint256, state: premium_rate.Proj
     horizon: uint256 = self.funding_horizon
     if horizon == 0 or position == 0:
         return 0
-    interval: int256 = convert(premium_rate._parameters().interval, int256)
-    worst: int256 = 0
-    for rate: int256 in [premium_rate._rate_for(state.last_premium_average), premium_rate._next_rate(state, block.timestamp)]:
-        per_unit: int256 = convert(price, int256) * rate * convert(horizon, int256) // (interval * convert(fixed_point.WAD, int256))
-        worst = max(worst, ledger._owed(position, 0, per_unit))
-    return worst
+    # Per unit of base over the horizon, at a rate R per interval: p * R * h / (T * WAD).
+    scale: int256 = convert(price * horizon, int256)
+    period: int256 = convert(premium_rate._parameters().interval * fixed_point.WAD, int256)
+    now_rate: int256 = premium_rate._rate_for(state.last_premium_average)
+    next_rate: int256 = premium_rate._next_rate(state, block.timestamp)
+    # The worse rate for this side: the higher for a long, the lower for a short.
+    rate: int256 = max(now_rate, next_rate) if position > 0 else min(now_rate, next_rate)
+    return max(ledger._owed(position, 0, scale * rate // period), 0)
+
+
+@internal
+@view
+def _to_wad(amount: uint256) -> uint256:
+    """
+    @dev A token amount in WAD, refused with a reason past the collateral limit.
+    """
+    assert amount <= ledger.MAX_COLLATERAL // COLLATERAL_SCALE, "market: amount above the collateral limit of 1e39"
+    return amount * COLLATERAL_SCALE
 
 
 @internal

@@ -46,6 +46,9 @@ MAX_PRICE_BAND = 10**17
 MAX_LIQUIDATION_FEE = 10**16
 MAX_FUNDING_HORIZON = 7 * 86_400
 MAX_LOSS_INDEX = 2**127 - 1  # a side's loss index is packed in 128 bits
+# The numeric envelope (docs/SECURITY.md), enforced.
+MAX_COLLATERAL = 10**57  # WAD quote the market may hold: 1e39 quote
+MAX_POSITION = 10**30  # WAD base per account: 1e12 base
 
 WAD = 10**18
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -254,9 +257,23 @@ class MarketModel:
             _require(amount > 0, "market: amount is zero")
             self.accrue()
             self._settle(caller)
-            self.accounts[caller].margin += amount * self.collateral_scale
-            self.total_collateral += amount * self.collateral_scale
+            self._credit(caller, self._to_wad(amount))
             self._pay_in(caller, amount)
+
+    def _to_wad(self, amount: int) -> int:
+        _require(
+            amount <= MAX_COLLATERAL // self.collateral_scale,
+            "market: amount above the collateral limit of 1e39",
+        )
+        return amount * self.collateral_scale
+
+    def _credit(self, address, amount_wad: int) -> None:
+        _require(
+            amount_wad <= MAX_COLLATERAL - self.total_collateral,
+            "ledger: collateral above the market's limit of 1e39",
+        )
+        self.accounts[address].margin += amount_wad
+        self.total_collateral += amount_wad
 
     def _pay_in(self, caller, amount: int) -> None:
         """The token's transferFrom(caller, market, amount)."""
@@ -273,7 +290,7 @@ class MarketModel:
             self.accrue()
             self._settle(caller)
             account = self.accounts[caller]
-            amount_wad = amount * self.collateral_scale
+            amount_wad = self._to_wad(amount)
             if account.position == 0:
                 _require(account.margin >= amount_wad, "market: amount exceeds margin")
             _require(
@@ -302,6 +319,7 @@ class MarketModel:
             )
             _require(buyer != seller, "market: buyer and seller are the same account")
             _require(size > 0, "market: size is zero")
+            _require(size <= MAX_POSITION, "market: position above 1e12 base")
             self.accrue()
             index = self._read_usable(self.index_feed, "index")
             mark = self._read_usable(self.mark_feed, "mark")
@@ -314,6 +332,10 @@ class MarketModel:
             long, short = self.accounts[buyer], self.accounts[seller]
             long_before, short_before = long.position, short.position
             self._move(buyer, seller, size, price)
+            _require(
+                max(abs(long.position), abs(short.position)) <= MAX_POSITION,
+                "market: position above 1e12 base",
+            )
             ratio = self.risk.initial_margin_ratio
             if adds_exposure(long_before, long.position):
                 _require(
@@ -408,8 +430,7 @@ class MarketModel:
             _require(amount > 0, "market: amount is zero")
             self.accrue()
             self._settle(self.insurance)
-            self.accounts[self.insurance].margin += amount * self.collateral_scale
-            self.total_collateral += amount * self.collateral_scale
+            self._credit(self.insurance, self._to_wad(amount))
             self._pay_in(caller, amount)
 
     # ---- administration ----------------------------------------------------

@@ -53,6 +53,10 @@ open_interest: public(uint256)
 
 # @dev The largest a side's loss index may reach (it is packed in 128 bits).
 MAX_LOSS_INDEX: constant(int256) = 2**127 - 1
+# @dev The most collateral the market holds (WAD quote: 1e39 quote). With
+# positions at most 1e12 base and prices at most 1e36 WAD, no margin can then
+# come near int256's range, whatever funding or socialised loss it settles.
+MAX_COLLATERAL: constant(uint256) = 10**57
 
 
 # @dev An account's funding was settled at `funding_index` (its side's index:
@@ -130,6 +134,7 @@ def _credit(account: address, amount: uint256):
     """
     @dev Adds deposited collateral (WAD) to a settled account.
     """
+    assert amount <= MAX_COLLATERAL - self.total_collateral, "ledger: collateral above the market's limit of 1e39"
     self.accounts[account].margin += convert(amount, int256)
     self.total_collateral += amount
 

@@ -38,7 +38,7 @@ from test_market_unit import (
 )
 
 from fundingkit.feeds import MAX_PRICE
-from fundingkit.market import ZERO_ADDRESS, RiskParameters, owed
+from fundingkit.market import MAX_COLLATERAL, MAX_POSITION, ZERO_ADDRESS, RiskParameters, owed
 from fundingkit.rates import (
     MAX_CAP,
     MAX_INTERVAL,
@@ -311,38 +311,47 @@ def test_a_century_without_accrual_at_the_largest_cap(case):
 # ---------------------------------------------------------------- the ledger's hard edges
 
 
-LARGEST_DEPOSIT = INT256_MAX // SCALE  # token units whose WAD amount still fits int256
+LARGEST_DEPOSIT = MAX_COLLATERAL // SCALE  # token units: the market's collateral limit
+COLLATERAL_LIMIT = "ledger: collateral above the market's limit of 1e39"
+AMOUNT_LIMIT = "market: amount above the collateral limit of 1e39"
+POSITION_LIMIT = "market: position above 1e12 base"
 
 
 def test_the_largest_deposit_is_credited_and_withdrawn(deployment, trader):
     d = deployment
-    d.fund(trader, LARGEST_DEPOSIT)
+    d.fund(trader, LARGEST_DEPOSIT + 1)
     call(d, trader, "deposit", LARGEST_DEPOSIT)
-    assert d.market.accounts(trader).margin == LARGEST_DEPOSIT * SCALE > INT256_MAX - SCALE
-    assert d.market.total_margin() == LARGEST_DEPOSIT * SCALE
+    assert d.market.accounts(trader).margin == LARGEST_DEPOSIT * SCALE == MAX_COLLATERAL
+    assert d.market.total_margin() == MAX_COLLATERAL
+    # one more token is refused with the limit's reason, nothing moved
+    reject(d, trader, "deposit", 1, reason=COLLATERAL_LIMIT)
     call(d, trader, "withdraw", LARGEST_DEPOSIT)
-    assert d.token.balanceOf(trader) == LARGEST_DEPOSIT
+    assert d.token.balanceOf(trader) == LARGEST_DEPOSIT + 1
     assert_in_step(d, trader)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: a deposit whose WAD amount exceeds int256 reverts with no reason "
-    "(a failed convert in ledger._credit), not with a market reason",
-)
-def test_a_deposit_past_int256_is_rejected_with_a_reason(deployment, trader):
+@pytest.mark.parametrize("name", ["deposit", "withdraw", "fund_insurance"])
+def test_an_amount_past_the_limit_is_rejected_with_a_reason(deployment, trader, name):
+    """Past the limit, and far past it (where token units times the scale would
+    overflow 256 bits), every collateral call names the limit."""
     d = deployment
-    d.fund(trader, LARGEST_DEPOSIT + 1)
-    reason = revert_reason(d.market, "deposit", LARGEST_DEPOSIT + 1, sender=trader)
-    assert reason is not None and reason.startswith("market: ")
+    d.fund(trader, 2**255)
+    for amount in (LARGEST_DEPOSIT + 1, 2**255):
+        reject(d, trader, name, amount, reason=AMOUNT_LIMIT)
+
+
+def test_a_margin_cannot_be_built_near_the_int256_edge(deployment, trader, counterparty):
+    """The collateral limit keeps every margin ~1e19 times below int256's range,
+    so no settlement can overflow it (SECURITY.md §1): the attempt is refused."""
+    refused = build_margin_at_the_edge(deployment, trader, counterparty, headroom=10**17)
+    assert refused == AMOUNT_LIMIT
 
 
 def build_margin_at_the_edge(d, short, long, headroom):
-    """`short` sells 1 base to `long` at the mark, ending with a margin exactly
-    `headroom` wei below the int256 maximum. Returns the reason if the market
-    refuses to get there (a fixed market may cap deposits), else None."""
+    """`short` tries to deposit enough to end a 1-base sale `headroom` wei below
+    the int256 maximum. Returns the market's reason to refuse, else None."""
     deposit = (INT256_MAX - headroom - MARK) // SCALE  # the trade credits MARK
-    d.fund(short, deposit + 1)  # one token left to try a deposit with
+    d.fund(short, deposit + 1)
     d.fund(long, 10_000 * USD)
     call(d, long, "deposit", 10_000 * USD)
     try:
@@ -354,68 +363,25 @@ def build_margin_at_the_edge(d, short, long, headroom):
     return None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: a margin within one funding payment of the int256 maximum overflows on "
-    "settlement: settle, withdraw, deposit and every trade of that account revert "
-    "with no reason for as long as it would receive funding (the account is locked)",
-)
-def test_no_margin_can_grow_until_settlement_overflows(deployment, trader, counterparty, non_owner):
+def test_a_year_of_funding_at_the_envelope_edge_settles(
+    deployment, trader, counterparty, non_owner
+):
+    """Half the collateral limit on each side of the largest position, a year
+    unaccrued: settlement works, in step."""
     d = deployment
-    refused = build_margin_at_the_edge(d, trader, counterparty, headroom=10**17)
-    if refused is not None:  # the fix caps margins: it must say so
-        assert refused.startswith("market: ")
-        return
-    margin = d.market.accounts(trader).margin
-    assert INT256_MAX - margin <= 10**17 + SCALE
-    d.advance(3_600)  # the short receives 0.625 quote per base: more than the headroom
-    for name, args, sender in (
-        ("settle", (trader,), non_owner),
-        ("withdraw", (1,), trader),
-        ("deposit", (1,), trader),
-        ("trade", (trader, counterparty, WAD, MARK), d.operator),
-    ):
-        with boa.env.anchor():
-            getattr(d.market, name)(*args, sender=sender)
-
-
-def test_just_inside_the_margin_edge_settlement_works(deployment, trader, counterparty, non_owner):
-    """The same short with room for its funding: settles, in step."""
-    d = deployment
-    assert build_margin_at_the_edge(d, trader, counterparty, headroom=10**19) is None
-    d.advance(3_600)
+    d.fund(trader, LARGEST_DEPOSIT // 2)
+    call(d, trader, "deposit", LARGEST_DEPOSIT // 2)
+    d.fund(counterparty, LARGEST_DEPOSIT // 2)
+    call(d, counterparty, "deposit", LARGEST_DEPOSIT // 2)
+    call(d, d.operator, "trade", counterparty, trader, MAX_POSITION, MARK)
+    d.advance(365 * 86_400)
     received, _ = call(d, non_owner, "settle", trader)
-    assert received < 0 and INT256_MAX - d.market.accounts(trader).margin < 10**19
+    assert received < 0
+    call(d, non_owner, "settle", counterparty)
     assert_in_step(d, trader, counterparty)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: total_margin() reverts (a failed convert) once total collateral "
-    "reaches 2**255 WAD",
-)
-def test_total_margin_answers_for_any_collateral_the_market_accepts(deployment, trader, non_owner):
-    d = deployment
-    half = 2**254 // SCALE + 1
-    for account in (trader, non_owner):
-        d.fund(account, half)
-        try:
-            d.market.deposit(half, sender=account)
-        except boa.BoaError:  # a fixed market may cap deposits: it must say so
-            reason = revert_reason(d.market, "deposit", half, sender=account)
-            assert reason is not None and reason.startswith("market: ")
-            return
-    assert d.market.total_collateral() == 2 * half * SCALE >= 2**255
-    assert d.market.total_margin() == 2 * half * SCALE
-
-
 MARGIN = 10_000 * USD * SCALE  # each side's margin before the trade
-
-
-def _largest_size(price):
-    """The largest size whose notional still fits int256 in the seller's margin
-    (its margin plus the notional received) and in the buyer's (rounded up)."""
-    return (INT256_MAX - MARGIN) * WAD // price
 
 
 @pytest.fixture
@@ -426,46 +392,47 @@ def funded(deployment, trader, counterparty):
     return deployment
 
 
-def test_a_trade_just_inside_the_notional_edge_is_rejected_with_a_reason(
-    funded, trader, counterparty
+def test_the_largest_position_is_accepted_and_one_wei_more_refused(
+    deployment, trader, counterparty
 ):
-    size = _largest_size(MARK)
-    assert MARGIN + size * MARK // WAD <= INT256_MAX and -(-size * MARK // WAD) <= INT256_MAX
+    d = deployment
+    for account in (trader, counterparty):
+        d.fund(account, 10**13 * USD)
+        call(d, account, "deposit", 10**13 * USD)  # 1e13 quote: margin for 1e12 base at 0.1 %
+    call(d, d.owner, "set_risk_parameters", 10**16, 5 * 10**15, 10**16, 0, 0)
+    size = MAX_POSITION // 10**6  # 1e6 base at ~5e4: notional 5e10, within 1 % of 1e13
+    call(d, d.operator, "trade", trader, counterparty, size, MARK)
     reject(
-        funded,
-        funded.operator,
+        d,
+        d.operator,
         "trade",
         trader,
         counterparty,
-        size,
+        MAX_POSITION - size + 1,
         MARK,
-        reason="market: buyer below initial margin",
+        reason=POSITION_LIMIT,
         accounts=(trader, counterparty),
     )
+    reject(
+        d,
+        d.operator,
+        "trade",
+        trader,
+        counterparty,
+        MAX_POSITION + 1,
+        MARK,
+        reason=POSITION_LIMIT,
+        accounts=(trader, counterparty),
+    )
+    assert_in_step(d, trader, counterparty)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="FINDING: a trade whose notional, or the seller's margin after it, exceeds int256 "
-    "(the notional below 2**256) reverts with no reason (an overflow in ledger._trade)",
-)
-def test_a_trade_just_past_the_notional_edge_is_rejected_with_a_reason(
+def test_a_trade_whose_notional_exceeds_256_bits_is_rejected_with_the_size_limit(
     funded, trader, counterparty
 ):
-    args = (trader, counterparty, _largest_size(MARK) + 1, MARK)
-    reason = revert_reason(funded.market, "trade", *args, sender=funded.operator)
-    assert reason is not None and reason.startswith("market: ")
-
-
-def test_a_trade_whose_notional_exceeds_256_bits_is_rejected_by_the_product(
-    funded, trader, counterparty
-):
-    """snekmate's 512-bit product refuses a quotient beyond 2**256 with its reason."""
     size = (2**256 - 1) * WAD // MARK + 1
     args = (trader, counterparty, size, MARK)
-    assert revert_reason(funded.market, "trade", *args, sender=funded.operator) == (
-        "math: mul_div overflow"
-    )
+    assert revert_reason(funded.market, "trade", *args, sender=funded.operator) == POSITION_LIMIT
 
 
 # ---------------------------------------------------------------- every setter's bounds

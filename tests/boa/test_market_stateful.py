@@ -11,8 +11,20 @@ market's invariants are checked:
   0 <= surplus <= one wei per rounded operation;
 - the rate in force and the predicted rate stay within +-cap;
 - accruing a gap in pieces lands on the same interval state, and on an index at
-  most one wei per extra accrual away from accruing it at once.
+  most one wei per extra accrual away from accruing it at once;
+- no call sequence creates tokens: the token's supply is what was minted, and
+  the market's balance is what the books say it holds;
+- a flat account can always withdraw its margin (up to what the market holds),
+  paused or not, whatever the feeds say.
+
+Beside trading, funding and collateral, the rules liquidate (with insurance
+cover, socialisation and unbacked losses), fund the insurance account, break
+the feeds (non-positive, incomplete, future and stale rounds), change rate and
+risk parameters, pause, and misuse every role: each rejected call must revert
+with the reference's reason and change nothing.
 """
+
+from dataclasses import astuple
 
 import boa
 from conftest import EXAMPLES, PROFILE, deploy
@@ -26,12 +38,15 @@ from hypothesis.stateful import (
     rule,
 )
 
-from fundingkit.market import Rejected
+from fundingkit.market import Rejected, RiskParameters
 from fundingkit.rates import LINEAR, PREMIUM_CLAMP, PREMIUM_ONLY, RateParameters
 
 TRADERS = [boa.env.generate_address(f"trader{i}") for i in range(4)]
+KEEPER = boa.env.generate_address("keeper")  # liquidates and funds the insurance
+STRANGER = boa.env.generate_address("stranger")  # holds no role
 WAD = 10**18
 HOUR = 3_600
+MINTED = 10**9 * 10**6  # tokens minted to each trader and the keeper
 YEAR = 365 * 86_400
 
 # Time jumps from one second to ten years, mostly short.
@@ -42,6 +57,7 @@ gaps = st.one_of(
     st.integers(30 * 86_400, 10 * YEAR),
 )
 traders = st.sampled_from(TRADERS)
+callers = st.sampled_from([*TRADERS, KEEPER])
 premium_bps = st.integers(-500, 500)  # mark vs index, in basis points
 
 
@@ -52,6 +68,7 @@ class MarketMachine(RuleBasedStateMachine):
         self._anchor.__enter__()
         self.d = None  # deployed by the first rule, with a drawn formula and prices
         self.rounded_operations = 0
+        self.unbacked = 0  # losses neither insurance nor a side could take (WAD)
 
     def teardown(self):
         self._anchor.__exit__(None, None, None)
@@ -78,22 +95,31 @@ class MarketMachine(RuleBasedStateMachine):
             if model.account(a).position != 0 and model.account(a).index_snapshot != index
         )
 
+    def good_answer(self, which):
+        """The feed's last well-formed answer (faulty rounds are skipped)."""
+        rounds = getattr(self.d.model, f"{which}_feed").rounds
+        return next(r.answer for r in reversed(rounds) if r.answer > 0 and r.updated_at > 0)
+
     # ---- rules -------------------------------------------------------------
 
     @initialize(
         formula=st.sampled_from([PREMIUM_CLAMP, LINEAR, PREMIUM_ONLY]),
         index=st.integers(1_000, 200_000),
         bps=premium_bps,
+        horizon=st.sampled_from([0, 0, HOUR, 7 * 86_400]),
     )
-    def market(self, formula, index, bps):
+    def market(self, formula, index, bps, horizon):
         answer = index * 10**8
         self.d = deploy(
             params=RateParameters(formula=formula),
             index_answer=answer,
             mark_answer=answer * (10_000 + bps) // 10_000,
+            risk=RiskParameters(funding_horizon=horizon),
         )
-        for trader in TRADERS:
-            self.d.fund(trader, 10**9 * 10**6)
+        for account in (*TRADERS, KEEPER):
+            self.d.fund(account, MINTED)
+        self.insurance = self.d.market.address
+        self.accounts = (*TRADERS, KEEPER, self.insurance)
 
     @rule(seconds=gaps)
     def time_passes(self, seconds):
@@ -101,27 +127,25 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule(move_bps=st.integers(-3_000, 3_000), bps=premium_bps)
     def feed_both(self, move_bps, bps):
-        index = max(
-            self.d.model.index_feed.rounds[-1].answer * (10_000 + move_bps) // 10_000, 10**8
-        )
+        index = max(self.good_answer("index") * (10_000 + move_bps) // 10_000, 10**8)
         self.d.submit(index, index * (10_000 + bps) // 10_000)
 
     @rule(bps=premium_bps)
     def feed_mark(self, bps):
-        index = self.d.model.index_feed.rounds[-1].answer
+        index = self.good_answer("index")
         self.d.submit(mark_answer=index * (10_000 + bps) // 10_000)
 
     @rule()
     def accrue(self):
         self.both(self.d.market.accrue, self.d.model.accrue)
 
-    @rule(account=traders)
+    @rule(account=st.sampled_from([*TRADERS, KEEPER]))
     def settle(self, account):
         rounded = self._rounded_ops_of_settling([account])
         if self.both(lambda: self.d.market.settle(account), lambda: self.d.model.settle(account)):
             self.rounded_operations += rounded
 
-    @rule(account=traders, amount=st.integers(0, 10**6 * 10**6))
+    @rule(account=callers, amount=st.integers(0, 10**6 * 10**6))
     def deposit(self, account, amount):
         rounded = self._rounded_ops_of_settling([account])
         if self.both(
@@ -130,7 +154,7 @@ class MarketMachine(RuleBasedStateMachine):
         ):
             self.rounded_operations += rounded
 
-    @rule(account=traders, fraction=st.integers(0, 110))
+    @rule(account=callers, fraction=st.integers(0, 110))
     def withdraw(self, account, fraction):
         margin = max(self.d.model.account(account).margin, 0) // 10**12
         amount = margin * fraction // 100
@@ -149,7 +173,7 @@ class MarketMachine(RuleBasedStateMachine):
     )
     def trade(self, buyer, seller, size, offset):
         model = self.d.model
-        mark = model.mark_feed.rounds[-1].answer * 10**10
+        mark = self.good_answer("mark") * 10**10
         price = mark + mark * model.risk.price_band // WAD * offset // 100
         # A settled account with a position and a trade each round once.
         rounded = self._rounded_ops_of_settling([buyer, seller]) + 1
@@ -174,6 +198,118 @@ class MarketMachine(RuleBasedStateMachine):
             lambda: self.d.model.set_rate_parameters(self.d.owner, params),
         )
 
+    @rule(account=traders, caller=callers)
+    def liquidate(self, account, caller):
+        model = self.d.model
+        position = model.account(account).position
+        # The liquidated account and the insurance settle; the move rounds once.
+        rounded = self._rounded_ops_of_settling([account, self.insurance]) + 1
+        outcome = []
+        if self.both(
+            lambda: self.d.market.liquidate(account, sender=caller),
+            lambda: outcome.append(model.liquidate(caller, account)),
+        ):
+            self.rounded_operations += rounded
+            _, cover = outcome[0]
+            if cover is not None:
+                shortfall, by_insurance, socialised, unbacked, per_unit = cover
+                self.unbacked += unbacked
+                if socialised:
+                    # Each payer's share is rounded up: at most OI/WAD + 1 wei
+                    # in all, plus one wei per paying account.
+                    self.rounded_operations += model.open_interest // WAD + 2 + len(self.accounts)
+            assert model.account(account).position == 0 != position
+
+    @rule(account=callers, amount=st.integers(0, 10**5 * 10**6))
+    def fund_insurance(self, account, amount):
+        rounded = self._rounded_ops_of_settling([self.insurance])
+        if self.both(
+            lambda: self.d.market.fund_insurance(amount, sender=account),
+            lambda: self.d.model.fund_insurance(account, amount),
+        ):
+            self.rounded_operations += rounded
+
+    @rule(
+        which=st.sampled_from(["index", "mark"]),
+        fault=st.sampled_from(["not positive", "incomplete", "from the future", "stale"]),
+    )
+    def feed_fails(self, which, fault):
+        """The feeder publishes a faulty round; accruals hold the last good sample."""
+        d, now = self.d, self.d.model.now
+        last = self.good_answer(which)
+        answer, started, updated = {
+            "not positive": (-last, now, now),
+            "incomplete": (last, now, 0),
+            "from the future": (last, now, now + 60),
+            "stale": (last, now - 2 * d.model.max_age, now - 2 * d.model.max_age),
+        }[fault]
+        with boa.env.prank(d.feeder):
+            getattr(d, f"{which}_oracle").submit_round(answer, started, updated)
+        getattr(d.model, f"{which}_feed").submit_round(answer, started, updated)
+
+    @rule(
+        initial=st.sampled_from([10**16, 5 * 10**16, 10**17, 10**18, 10**16 - 1]),
+        maintenance=st.sampled_from([5 * 10**15, 10**16, 3 * 10**16, 10**17 + 1]),
+        band=st.sampled_from([10**15, 10**16, 10**17]),
+        fee=st.sampled_from([0, 5 * 10**15, 10**16, 10**16 + 1]),
+        horizon=st.sampled_from([0, HOUR, 7 * 86_400, 7 * 86_400 + 1]),
+    )
+    def change_risk_parameters(self, initial, maintenance, band, fee, horizon):
+        risk = (initial, maintenance, band, fee, horizon)
+        self.both(
+            lambda: self.d.market.set_risk_parameters(*risk, sender=self.d.owner),
+            lambda: self.d.model.set_risk_parameters(self.d.owner, *risk),
+        )
+
+    @rule(
+        caller=st.sampled_from([*TRADERS, KEEPER, STRANGER]),
+        function=st.sampled_from(
+            [
+                "trade",
+                "set_rate_parameters",
+                "set_risk_parameters",
+                "pause",
+                "set_operator",
+                "set_max_age",
+            ]
+        ),
+    )
+    def role_misuse(self, caller, function):
+        """A caller without the role is refused with the role's reason; nothing changes."""
+        d = self.d
+        reason = "ownable: caller is not the owner"
+        args = {
+            "trade": (TRADERS[0], TRADERS[1], WAD, self.good_answer("mark") * 10**10),
+            "set_rate_parameters": (HOUR, 0, 0, 10**14),
+            "set_risk_parameters": astuple(RiskParameters()),
+            "pause": (),
+            "set_operator": (caller,),
+            "set_max_age": (600,),
+        }[function]
+        if function == "trade":
+            reason = "market: caller is not the operator"
+        with boa.reverts(reason):
+            getattr(d.market, function)(*args, sender=caller)
+
+    @rule(account=callers)
+    def flat_account_withdraws_its_margin(self, account):
+        """A flat account gets its whole margin out (up to what the market holds),
+        paused or not, stale feeds or not: it needs no price."""
+        model = self.d.model
+        state = model.account(account)
+        index = model.current_funding_index()
+        if state.position != 0 or state.margin <= 0:
+            return
+        amount = min(state.margin, model.total_collateral) // 10**12
+        if amount == 0:
+            return
+        rounded = self._rounded_ops_of_settling([account])
+        assert self.both(
+            lambda: self.d.market.withdraw(amount, sender=account),
+            lambda: model.withdraw(account, amount),
+        ), index
+        self.rounded_operations += rounded
+
     @rule()
     def pause_or_unpause(self):
         market, model, owner = self.d.market, self.d.model, self.d.owner
@@ -184,10 +320,12 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule()
     def settle_everyone(self):
-        """Once all are settled to one index: 0 <= surplus <= one wei per rounded operation."""
-        for trader in TRADERS:
-            self.settle(trader)
-        assert 0 <= self.d.market.surplus() <= self.rounded_operations
+        """Once all are settled to one index, surplus is the rounding residue
+        (0 to one wei per rounded operation) less the unbacked losses."""
+        for account in self.accounts:
+            self.settle(account)
+        surplus = self.d.market.surplus()
+        assert -self.unbacked <= surplus <= self.rounded_operations - self.unbacked
 
     @rule(seconds=gaps, pieces=st.integers(2, 6))
     def gap_in_pieces_matches_one_gap(self, seconds, pieces):
@@ -223,11 +361,12 @@ class MarketMachine(RuleBasedStateMachine):
         )
 
     # ---- invariants --------------------------------------------------------
+    # One invariant reads every view once per step (the EVM calls are the cost).
 
     @precondition(lambda self: self.d is not None)
     @invariant()
-    def contract_equals_reference(self):
-        market, model = self.d.market, self.d.model
+    def contract_equals_reference_and_books_balance(self):
+        market, model, token = self.d.market, self.d.model, self.d.token
         state = model.interval_state
         assert market.funding_index() == model.funding_index
         assert market.last_accrual() == model.last_accrual
@@ -237,42 +376,42 @@ class MarketMachine(RuleBasedStateMachine):
         assert market.premium_sum() == state.premium_sum
         assert market.last_premium_average() == state.last_premium_average
         assert market.interval() == model.params.interval
-        assert market.surplus() == model.surplus
-        assert market.total_collateral() == model.total_collateral
+        assert market.cap() == model.params.cap
         assert market.paused() == model.paused
-        for trader in TRADERS:
-            account = model.account(trader)
-            assert tuple(market.accounts(trader)) == (
-                account.margin,
-                account.position,
-                account.index_snapshot,
-            )
-            assert market.pending_funding(trader) == model.pending_funding(trader)
-            assert self.d.token.balanceOf(trader) == model.wallet.get(trader, 0)
+        assert market.open_interest() == model.open_interest
+        assert market.socialised_losses() == (model.long_loss, model.short_loss)
+        assert market.funding_horizon() == model.risk.funding_horizon
+        surplus, total = market.surplus(), market.total_collateral()
+        assert (surplus, total) == (model.surplus, model.total_collateral)
+
+        accounts = {a: tuple(market.accounts(a)) for a in self.accounts}
+        for address, stored in accounts.items():
+            account = model.account(address)
+            assert stored == (account.margin, account.position, account.index_snapshot)
+        # The derived per-account views, for one account per step in turn.
+        self.turn = (getattr(self, "turn", -1) + 1) % len(self.accounts)
+        address = self.accounts[self.turn]
+        assert market.pending_funding(address) == model.pending_funding(address)
+        assert market.projected_margin(address) == model.projected_margin(address)
+
+        rate, next_rate = market.current_rate(), market.next_rate()
         assert market.current_funding_index() == model.current_funding_index()
-        assert market.current_rate() == model.current_rate()
-        assert market.next_rate() == model.next_rate()
+        assert (rate, next_rate) == (model.current_rate(), model.next_rate())
         assert market.premium_average() == model.premium_average()
+        cap = model.params.cap
+        assert -cap <= rate <= cap and -cap <= next_rate <= cap
 
-    @precondition(lambda self: self.d is not None)
-    @invariant()
-    def positions_sum_to_zero(self):
-        assert sum(self.d.market.accounts(t)[1] for t in TRADERS) == 0
-
-    @precondition(lambda self: self.d is not None)
-    @invariant()
-    def collateral_is_conserved(self):
-        market = self.d.market
-        margins = sum(market.accounts(t)[0] for t in TRADERS)
-        held = self.d.token.balanceOf(market) * 10**12
-        assert held == market.total_collateral() == margins + market.surplus()
-
-    @precondition(lambda self: self.d is not None)
-    @invariant()
-    def rates_within_cap(self):
-        cap = self.d.market.cap()
-        assert -cap <= self.d.market.current_rate() <= cap
-        assert -cap <= self.d.market.next_rate() <= cap
+        # Positions sum to zero; the longs' sum is the open interest.
+        positions = [stored[1] for stored in accounts.values()]
+        assert sum(positions) == 0
+        assert sum(p for p in positions if p > 0) == model.open_interest
+        # Conservation at every moment, to the wei.
+        held = token.balanceOf(market) * 10**12
+        assert held == total == sum(stored[0] for stored in accounts.values()) + surplus
+        # No tokens are created: everything minted is in a wallet or the market.
+        wallets = {a: token.balanceOf(a) for a in (*TRADERS, KEEPER)}
+        assert wallets == {a: model.wallet.get(a, 0) for a in wallets}
+        assert token.totalSupply() == sum(wallets.values()) + held // 10**12 == MINTED * 5
 
 
 TestMarketMachine = MarketMachine.TestCase
