@@ -7,6 +7,7 @@ Hypothesis profiles: ``ci`` (default, keeps ``make test`` well under 10 minutes 
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,13 +39,35 @@ settings.load_profile(PROFILE)
 # a stateful sequence runs ~40 transactions on the EVM interpreter.
 EXAMPLES = {
     "math": {"quick": 100, "ci": 2_000, "deep": 100_000},
-    "stateful": {"quick": 10, "ci": 80, "deep": 2_000},
+    "stateful": {"quick": 10, "ci": 80, "deep": 10_000},
 }
 
 
-# A campaign can set the number of stateful sequences directly.
+# A campaign can set the number of stateful sequences and their length directly.
 if os.environ.get("FUNDINGKIT_STATEFUL_EXAMPLES"):
     EXAMPLES["stateful"][PROFILE] = int(os.environ["FUNDINGKIT_STATEFUL_EXAMPLES"])
+STATEFUL_STEPS = int(os.environ.get("FUNDINGKIT_STATEFUL_STEPS", "40"))
+
+
+class Campaign:
+    """Progress of a long stateful campaign: with FUNDINGKIT_CAMPAIGN_LOG set, a
+    line per 100 sequences (count, minutes) is appended to that file, so a run of
+    hours shows how far it got. Hypothesis itself reports only at the end."""
+
+    def __init__(self, path: str | None, every: int = 100):
+        self.path, self.every = path, every
+        self.sequences = 0
+        self.started = time.monotonic()
+
+    def sequence_done(self) -> None:
+        self.sequences += 1
+        if self.path and self.sequences % self.every == 0:
+            minutes = (time.monotonic() - self.started) / 60
+            with open(self.path, "a") as log:
+                log.write(f"{self.sequences} sequences, {minutes:.1f} min, no failure so far\n")
+
+
+campaign = Campaign(os.environ.get("FUNDINGKIT_CAMPAIGN_LOG"))
 
 
 def examples(kind: str) -> settings:

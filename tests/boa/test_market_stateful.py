@@ -27,7 +27,7 @@ with the reference's reason and change nothing.
 from dataclasses import astuple
 
 import boa
-from conftest import EXAMPLES, PROFILE, deploy
+from conftest import EXAMPLES, PROFILE, STATEFUL_STEPS, campaign, deploy
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -72,6 +72,7 @@ class MarketMachine(RuleBasedStateMachine):
 
     def teardown(self):
         self._anchor.__exit__(None, None, None)
+        campaign.sequence_done()
 
     # ---- both at once ------------------------------------------------------
 
@@ -416,5 +417,5 @@ class MarketMachine(RuleBasedStateMachine):
 
 TestMarketMachine = MarketMachine.TestCase
 TestMarketMachine.settings = settings(
-    max_examples=EXAMPLES["stateful"][PROFILE], stateful_step_count=40
+    max_examples=EXAMPLES["stateful"][PROFILE], stateful_step_count=STATEFUL_STEPS
 )
