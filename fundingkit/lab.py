@@ -643,7 +643,10 @@ def attacked(segment: Sequence[LabPoint], attack: Attack) -> list[LabPoint]:
         raise ValueError("an attack needs a size >= 0 and a positive duration")
     first, end = segment[0], segment[0].time + attack.duration
     if end >= segment[-1].time:
-        raise ValueError("the attack must end before the horizon does")
+        raise ValueError(
+            f"the {attack.kind} ({attack.duration:,} s) must end within the "
+            f"{(segment[-1].time - first.time) / HOUR:g} h horizon after the attack"
+        )
     if attack.kind == "spike":
         if len(segment) > 1 and end >= segment[1].time:
             raise ValueError(
@@ -878,13 +881,20 @@ def _hours(seconds: int | None, horizon: int = FEEDBACK_HORIZON) -> str:
     return f"{seconds / HOUR:.2f} h"
 
 
+def _quote(wad: int) -> str:
+    """A signed quote amount to 4 decimals; "0.0000" for a few wei either way (an extra
+    accrual may move F by a wei, docs/MATH.md §5)."""
+    text = f"{wad / WAD:+,.4f}"
+    return "0.0000" if text in ("+0.0000", "-0.0000") else text
+
+
 def _bp(wad: int) -> str:
     return f"{wad / BP:.3f}"
 
 
 def attack_text(kind: str, size: int | None, duration: int) -> str:
     if size is None:
-        return f"no {kind} can"
+        return f"no {kind} can"  # settings_lines says why this can happen
     if kind == "spike":
         return f"spike +{size / PERCENT:,.2f} % for {duration} s"
     return f"burst {size / WAD:,.1f} base for {duration / 60:g} min"
@@ -926,7 +936,7 @@ def detail_rows(report: LabReport) -> list[tuple[str, ...]]:
     def cell(result: Outcome | None) -> str:
         if result is None:
             return "-"
-        return f"{_bp(result.rate_move)} / {result.extra_funding / WAD:+,.4f}"
+        return f"{_bp(result.rate_move)} / {_quote(result.extra_funding)}"
 
     return [
         (hit.name, cell(hit.spike), cell(hit.burst), cell(hit.smallest_outcome))
@@ -940,8 +950,11 @@ def _header(report: LabReport) -> tuple[str, ...]:
 
 
 def _markdown_rows(header: Sequence[str], rows: list[tuple[str, ...]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    def line(cells: Sequence[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    lines = [line(header), "|" + "---|" * len(header)]
+    lines += [line(cells) for cells in rows]
     return "\n".join(lines) + "\n"
 
 
@@ -996,7 +1009,9 @@ def settings_lines(report: LabReport) -> list[str]:
         "largest rise of the rate in force, attacked minus not. Smallest attack: bisection on "
         "the size; a spike's cost per unit is its size times the index (the premium paid on "
         "each unit bought at the spike; the book is not modelled), a burst's the funding one "
-        "unit held through it paid.",
+        "unit held through it paid. 'no spike can' / 'no burst can': not even a "
+        f"+{MAX_SPIKE // PERCENT:,} % spike or a burst of {MAX_BURST // OPEN_INTEREST:,} times "
+        "the open interest raises the rate that far (it is at its cap, or bounded).",
     ]
 
 
@@ -1019,13 +1034,15 @@ PLOT_TITLES = {
     "response.png": "Premium under funding feedback after a step",
     "manipulation.png": "Rate moved by the spike and by the burst",
 }
-COLORS = {
-    "premium-clamp": "tab:blue",
-    "linear": "tab:cyan",
-    "premium-only": "tab:purple",
-    "velocity": "tab:red",
-    "skew-proportional": "tab:orange",
-    "external": "tab:green",
+#: Plot styles: premium-clamp wide and pale underneath, since external (which
+#: requests its rate) often lies exactly on it.
+STYLES = {
+    "premium-clamp": {"color": "tab:blue", "lw": 2.8, "alpha": 0.45},
+    "linear": {"color": "tab:cyan", "lw": 1.1},
+    "premium-only": {"color": "tab:purple", "lw": 1.1},
+    "velocity": {"color": "tab:red", "lw": 1.1},
+    "skew-proportional": {"color": "tab:orange", "lw": 1.1},
+    "external": {"color": "tab:green", "lw": 1.1},
 }
 
 
@@ -1070,9 +1087,8 @@ def _plots(report: LabReport, out_dir: Path) -> list[Path]:
             [(t - start) / HOUR for t in run.times],
             [r / PERCENT for r in run.rates],
             where="post",
-            lw=1.1,
-            color=COLORS.get(run.name),
             label=run.name,
+            **STYLES.get(run.name, {}),
         )
     middle.axhline(0, color="black", lw=0.6)
     middle.axvline(attack, color="grey", ls=":", lw=0.8, label="manipulation")
@@ -1089,9 +1105,8 @@ def _plots(report: LabReport, out_dir: Path) -> list[Path]:
         axis.plot(
             [(t - start) / HOUR for t in run.times],
             [f / WAD for f in run.funding],
-            lw=1.1,
-            color=COLORS.get(run.name),
             label=run.name,
+            **STYLES.get(run.name, {}),
         )
     axis.axhline(0, color="black", lw=0.6)
     axis.set_ylabel("quote per 1 base (negative: received)")
@@ -1106,13 +1121,15 @@ def _plots(report: LabReport, out_dir: Path) -> list[Path]:
         f"{PLOT_TITLES['response.png']} to +{step / PERCENT:g} % (first 3 days)", fontsize=10
     )
     for response in report.responses:
-        shown = [(t, p) for t, p in zip(response.times, response.premiums, strict=True)]
-        shown = [(t / HOUR, p / PERCENT) for t, p in shown if t <= 3 * DAY]
+        shown = [
+            (t / HOUR, p / PERCENT)
+            for t, p in zip(response.times, response.premiums, strict=True)
+            if t <= 3 * DAY
+        ]
         axis.plot(
             *zip(*shown, strict=True),
-            lw=1.1,
-            color=COLORS.get(response.name),
             label=f"{response.name} (half-life {_hours(response.half_life)})",
+            **STYLES.get(response.name, {}),
         )
     axis.axhline(step / 2 / PERCENT, color="grey", ls=":", lw=0.8, label="half the step")
     axis.axhline(0, color="black", lw=0.6)
@@ -1133,8 +1150,12 @@ def _plots(report: LabReport, out_dir: Path) -> list[Path]:
     x = range(len(names))
     spikes = [hit.spike.rate_move / BP for hit in report.manipulations]
     bursts = [hit.burst.rate_move / BP for hit in report.manipulations]
-    axis.bar([i - 0.2 for i in x], spikes, width=0.4, color="tab:blue", label="mark spike")
-    axis.bar([i + 0.2 for i in x], bursts, width=0.4, color="tab:orange", label="skew burst")
+    for offset, moves, color, label in (
+        (-0.2, spikes, "tab:blue", "mark spike"),
+        (0.2, bursts, "tab:orange", "skew burst"),
+    ):
+        bars = axis.bar([i + offset for i in x], moves, width=0.4, color=color, label=label)
+        axis.bar_label(bars, labels=[f"{move:.3g}" for move in moves], fontsize=8)
     axis.set_xticks(list(x), names, fontsize=9)
     axis.set_ylabel("largest rise of the rate (bp per 8 h)")
     axis.grid(True, axis="y", alpha=0.3)
