@@ -186,6 +186,12 @@ def test_premium_half_life_under_funding_feedback():
     clamp = lab.premium_response("premium-clamp", MODELS)
     assert clamp.premiums[32] == p0 - 10**14  # I for a whole interval
     assert clamp.half_life == 12 * HOUR + 30 * 60
+    # Linear: I for an interval (to P0 - I at 8 h), then A + I = 0.505 % per 8 h with
+    # A = P0 - 15.5 * I / 32 (the interval's left-point average): 2.4e15 / 1.58e14 ->
+    # 16 more steps. External asks premium-clamp's rate per second: the same 18 steps.
+    linear = lab.premium_response("linear", MODELS)
+    assert linear.premiums[32] == p0 - 10**14 and linear.half_life == 12 * HOUR
+    assert lab.premium_response("external", MODELS).half_life == clamp.half_life
     # Skew-proportional charges P per 8 h at once: P shrinks by 1/32 per step,
     # the first (31/32)^k <= 1/2 is k = 22 (continuously: 8 h * ln 2 = 5.55 h).
     skew = lab.premium_response("skew-proportional", MODELS)
