@@ -981,7 +981,7 @@ def settings_lines(report: LabReport) -> list[str]:
     return [
         f"Path: {path.description}; {len(points):,} points.",
         f"Skew rule: skew = clamp(premium / {SKEW_PREMIUM / PERCENT:g} % + noise, -1, 1) x open "
-        f"interest; noise: seeded normal, sd {SKEW_NOISE:.0%} of the open interest; the open "
+        f"interest; noise: seeded normal, sd {SKEW_NOISE * 100:g} % of the open interest; the open "
         f"interest constant at {points[0].open_interest / WAD:,.0f} base; held while the "
         f"index is stale. On this path the skew ranged {min(skews):+.1f} % .. "
         f"{max(skews):+.1f} % of the open interest.",
