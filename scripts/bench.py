@@ -347,6 +347,36 @@ class Bench:
         assert all(self.market.accounts(a).position != 0 for a in fresh[:: max(1, count // 20)])
 
 
+def liquidation(b: Bench):
+    """A thin long (600 USD on 0.1 base) opens against the counterparty; the index then
+    falls 10 % and, an hour after the last accrual, a keeper liquidates it."""
+
+    def run():
+        rpc("anvil_autoImpersonateAccount", True)
+        thin = to_checksum_address(keccak(text="fundingkit-bench-thin-long")[-20:])
+        market = str(b.market.address)
+        block(b.latest_timestamp() + 60, *b.submits())
+        batch([(b.deployer, b.token, "mint", thin, 600 * TOKEN)], gas=200_000)
+        batch([(thin, b.token, "approve", market, 2**256 - 1)], gas=200_000)
+        batch([(thin, b.market, "deposit", 600 * TOKEN)], gas=400_000)
+        trade = (b.operator, b.market, "trade", thin, address_of(b.counterparty), WAD // 10)
+        batch([(*trade, b.mark_price())], gas=400_000)
+        rpc("anvil_autoImpersonateAccount", False)
+        b.index_answer = b.index_answer * 9 // 10  # the drift goes on from the lower price
+        t = b.last_accrual() + HOUR
+        block(t - 1, *b.submits())
+        (receipt,) = block(t, (b.third_party, b.market, "liquidate", thin))
+        assert b.market.accounts(thin).position == 0
+        return measure(
+            "liquidate, 1 h after the last accrual",
+            receipt,
+            "liquidate",
+            "accrues, settles the account and the insurance, moves the position, pays the fee",
+        )
+
+    return run
+
+
 def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
     b, m, dep = bench, bench.market, bench.deployer
     started = time.perf_counter()
@@ -485,6 +515,7 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
             f"{FRESH_ACCOUNTS + 2:,} accounts hold positions",
         )
     )
+    case(liquidation(b))
     print(
         f"  gas cases measured in {time.perf_counter() - started:.1f} s "
         f"({FRESH_ACCOUNTS:,} positions built in {setup_seconds:.1f} s)"
