@@ -139,10 +139,23 @@ def scenario(d, tape: Tape) -> dict:
     tape.send("trade", counterparty, trader, WAD // 7, 49_950 * WAD, sender=keeper)
     tape.send("transfer_ownership", keeper, sender=d.owner)
     tape.send("accept_ownership", sender=keeper)
+    # A thin long, a small insurance fund, a crash: the liquidation's shortfall is
+    # covered partly by the insurance account and the rest socialised to the shorts.
+    thin = boa.env.generate_address("thin")
+    d.token.mint(thin, 2_000 * USD, sender=d.owner)
+    d.token.approve(d.market, 2**256 - 1, sender=thin)
+    tape.send("deposit", 2_000 * USD, sender=thin)
+    tape.send("trade", thin, counterparty, WAD // 10, 49_950 * WAD, sender=keeper)
+    tape.send("fund_insurance", 10 * USD, sender=counterparty)
+    d.advance(HOUR)
+    with boa.env.prank(d.feeder):
+        index_oracle.submit(30_000 * ANSWER)
+        mark_oracle.submit(30_000 * ANSWER)
+    tape.send("liquidate", thin, sender=trader)
     d.advance(8 * HOUR)
     tape.send("settle", trader, sender=keeper)
     tape.send("settle", counterparty, sender=keeper)
-    return {"trader": trader, "counterparty": counterparty}
+    return {"trader": trader, "counterparty": counterparty, "thin": thin}
 
 
 def test_an_honest_market_passes(market_run):
@@ -152,7 +165,7 @@ def test_an_honest_market_passes(market_run):
     assert result.mismatches == [] and result.passed
     assert result.events == len(tape.raw)
     assert result.transactions == len({log["transactionHash"] for log in tape.raw})
-    assert result.accounts == 2
+    assert result.accounts == 4  # trader, counterparty, the thin long, the insurance
     assert result.unchecked_withdrawals == 1
     assert result.final_state_compared
     for call in ("deposit", "withdraw", "trade", "accrue", "settle", "set_rate_parameters"):
@@ -160,6 +173,10 @@ def test_an_honest_market_passes(market_run):
     for call in ("set_oracles", "set_max_age", "set_risk_parameters", "pause", "unpause"):
         assert result.calls.get(call), call
     assert result.calls.get("accept_ownership") == 1
+    assert result.calls.get("liquidate") == 1 and result.calls.get("fund_insurance") == 1
+    logs = decode_logs(iter(tape.raw), d.market.abi)
+    (covered,) = [log.args for log in logs if log.name == "ShortfallCovered"]
+    assert covered["by_insurance"] > 0 and covered["socialised"] > 0
     assert result.checks > 60
     assert result.accruals.last.funding_index == d.market.funding_index()
     assert any(point.stale for point in result.accruals.items())
@@ -192,6 +209,9 @@ def _tamper(raw: list[dict], event_topic_name: str, abi, word: int, delta: int) 
         ("Accrued", 1, "Accrued.funding_index"),
         ("Deposited", 1, "Deposited.margin"),
         ("Withdrawn", 1, "Withdrawn.margin"),
+        ("Liquidated", 2, "Liquidated.fee"),  # data: position, price, fee
+        ("ShortfallCovered", 2, "ShortfallCovered.socialised"),  # shortfall, by_insurance, ...
+        ("InsuranceFunded", 1, "InsuranceFunded.margin"),
     ],
 )
 def test_one_wei_off_is_named(market_run, event, word, quantity):
