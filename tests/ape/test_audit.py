@@ -23,6 +23,7 @@ import os
 import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -37,6 +38,7 @@ from fundingkit.deployment import (
     load_deployment,
     record_deployment,
 )
+from fundingkit.rates import LINEAR, PREMIUM_ONLY
 from fundingkit.report import PLOTS, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -232,6 +234,50 @@ def test_ape_run_audit_finds_the_recorded_market(honest, chain, tmp_path, monkey
 
     bad = runner.invoke(script.cli, [*network, "--market", "0x1234"])
     assert bad.exit_code == 1 and "is not an address" in bad.output
+
+
+def liquidation_epilogue(chain, token, index_oracle, mark_oracle, market, owner, operator, actors):
+    """A thin long, a small insurance fund, a crash: the liquidation's shortfall is
+    covered partly by the insurance account and the rest socialised to the shorts."""
+    trader, counterparty, keeper = actors
+    thin = keeper  # holds no position until now
+    token.mint(thin, 2_000 * TOKEN, sender=owner)
+    token.approve(market, MAX_UINT, sender=thin)
+    market.deposit(2_000 * TOKEN, sender=thin)
+    mark = mark_oracle.latestRoundData()[1] * 10 ** (18 - FEED_DECIMALS)
+    market.trade(thin, counterparty, WAD // 10, mark, sender=operator)
+    market.fund_insurance(10 * TOKEN, sender=counterparty)
+    chain.pending_timestamp += HOUR
+    index_oracle.submit(30_000 * ANSWER, sender=owner)
+    mark_oracle.submit(30_000 * ANSWER, sender=owner)
+    market.liquidate(thin, sender=trader)
+    chain.pending_timestamp += 8 * HOUR
+    for account in (trader, counterparty):
+        market.settle(account, sender=trader)
+
+
+@pytest.mark.parametrize("formula", [LINEAR, PREMIUM_ONLY])
+def test_the_audit_passes_for_every_formula_with_a_liquidation(
+    formula, honest, chain, deployment, actors
+):
+    """Each formula option, deployed through Ape and run through the same scenario plus
+    a liquidation with insurance cover and socialisation: the audit, which takes the
+    formula from the deployment's event, passes; the index differs from the default's."""
+    snapshot = chain.snapshot()
+    try:
+        d = deployment
+        other = deploy(d.deployer, replace(d.config, formula=formula), operator=d.operator)
+        parts = (other.token, other.index_oracle, other.mark_oracle, other.market)
+        scenario(chain, *parts, d.deployer, d.operator, actors)
+        index_before_crash = other.market.funding_index()
+        liquidation_epilogue(chain, *parts, d.deployer, d.operator, actors)
+        result = audit_market(str(other.market.address), from_block=other.block)
+        assert result.passed, [m.line() for m in result.mismatches]
+        assert result.calls["liquidate"] == 1 and result.calls["fund_insurance"] == 1
+        assert other.market.socialised_losses()[1] > 0  # the shorts took the rest
+        assert index_before_crash != honest[2].accruals.last.funding_index
+    finally:
+        chain.restore(snapshot)
 
 
 # ---------------------------------------------------------------- (b) a wrong market fails
