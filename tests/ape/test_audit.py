@@ -244,8 +244,9 @@ def liquidation_epilogue(chain, token, index_oracle, mark_oracle, market, owner,
     token.mint(thin, 2_000 * TOKEN, sender=owner)
     token.approve(market, MAX_UINT, sender=thin)
     market.deposit(2_000 * TOKEN, sender=thin)
-    mark = mark_oracle.latestRoundData()[1] * 10 ** (18 - FEED_DECIMALS)
-    market.trade(thin, counterparty, WAD // 10, mark, sender=operator)
+    index_oracle.submit(50_100 * ANSWER, sender=owner)  # fresh answers to trade on
+    mark_oracle.submit(50_150 * ANSWER, sender=owner)
+    market.trade(thin, counterparty, WAD // 10, 50_150 * WAD, sender=operator)
     market.fund_insurance(10 * TOKEN, sender=counterparty)
     chain.pending_timestamp += HOUR
     index_oracle.submit(30_000 * ANSWER, sender=owner)
