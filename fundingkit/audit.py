@@ -19,7 +19,16 @@ recomputed by the reference; the chain's figures are only ever *compared*:
   the accounts that call settles belong to it, any other ``FundingSettled`` is a
   ``settle(account)`` of its own, and an ``Accrued`` with nothing after it is an
   ``accrue()``. The accrual is replayed first, then the call.
+* A cap source (``set_cap_source``, logged as ``CapSourceChanged``) is replayed too: a
+  ``VolatilityCap`` is rebuilt from its own deployment event
+  (``VolatilityCapInitialised``: its market, parameters, seed and first price, read
+  once per source through ``cap_sources``), then fed the index price of every
+  ``Accrued`` whose index reading was usable, exactly as the market feeds it, so every
+  cap is *recomputed* from the logged prices. A source the audit cannot rebuild (not a
+  ``VolatilityCap``, or no ``cap_sources`` given) answers the cap the market logged, and
+  each such cap is counted in ``AuditResult.unchecked_caps`` instead of checked.
 * Compared, one *check* each: ``Accrued.funding_index`` with the model's index;
+  ``Accrued.cap`` and ``CapSourceChanged.cap`` with the cap the model has in force;
   every ``FundingSettled`` (owed, funding index, position) with the settlement the
   model made (and that the model settled exactly the accounts the chain did);
   ``Deposited.margin``/``Withdrawn.margin`` with the model's margin; that the readings a
@@ -27,7 +36,8 @@ recomputed by the reference; the chain's figures are only ever *compared*:
   chain accepted (a rejection is a mismatch, with the reference's reason). At the end,
   given the final on-chain state, every account's margin and position -- and its index
   snapshot where its position is not zero (a flat account's snapshot moves silently on
-  a settlement that logs nothing) -- and the market's stored totals and rate state.
+  a settlement that logs nothing) -- and the market's stored totals and rate state, and
+  (``final_sources``) the stored estimator of every cap source the model replayed.
 
 Not re-checked, because no event records what they need: who sent a call (the owner's
 and the operator's rights are assumed: an admin event is replayed as sent by the owner,
@@ -51,7 +61,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -61,8 +71,9 @@ from eth_utils import event_abi_to_log_topic, function_signature_to_4byte_select
 from eth_utils import to_checksum_address as _to_checksum_address
 
 from fundingkit.feeds import FeedStatus, Reading
-from fundingkit.market import MarketModel, Rejected, RiskParameters
+from fundingkit.market import CapSource, MarketModel, Rejected, RiskParameters
 from fundingkit.rates import RateParameters
+from fundingkit.volatility import VolatilityCapSource, VolatilityParameters
 from fundingkit.vyper_math import UINT256_MAX, div_trunc
 
 WAD = 10**18
@@ -81,6 +92,7 @@ CALL_EVENTS = frozenset(
         "MaxAgeChanged",
         "RiskParametersChanged",
         "OperatorChanged",
+        "CapSourceChanged",
         "Paused",
         "Unpaused",
         "OwnershipTransferStarted",
@@ -251,6 +263,7 @@ class AuditResult:
     seconds: float = 0.0  # wall time, reading the (lazy) logs included
     calls: dict[str, int] = field(default_factory=dict)
     unchecked_withdrawals: int = 0
+    unchecked_caps: int = 0  # caps of a source the audit could not rebuild (see above)
     accruals: Series = field(default_factory=Series)
     account_summaries: dict[str, AccountSummary] = field(default_factory=dict)
     longs_paid: Series = field(default_factory=Series)  # (time, cumulative paid by longs)
@@ -449,6 +462,39 @@ def view_reader(
     return account, totals
 
 
+def cap_source_reader(
+    request: Request, block: int, page: int = 5_000, abi: Iterable[Mapping[str, Any]] | None = None
+) -> tuple[Callable[[str], CapSource | None], Callable[[str], tuple[int, int, int]]]:
+    """For ``audit_events``: ``rebuild(address)``, the reference of the ``VolatilityCap``
+    at ``address`` from its ``VolatilityCapInitialised`` (found in its deployment block;
+    None for a contract that never logged one), and ``state(address)``, its stored
+    ``volatility_state()`` at ``block``."""
+    events = volatility_cap_abi() if abi is None else list(abi)
+    decoder = EventDecoder(events)
+    initialised = next(e for e in events if e.get("name") == "VolatilityCapInitialised")
+    topic = "0x" + event_abi_to_log_topic(dict(initialised)).hex()
+    selector = function_signature_to_4byte_selector("volatility_state()")
+
+    def rebuild(address: str) -> CapSource | None:
+        try:
+            deployed = find_deployment_block(
+                request, address, block, abi=events, page=page, event="VolatilityCapInitialised"
+            )
+        except Exception:  # no code, or a node that answers neither way
+            return None
+        if deployed is None:
+            return None
+        for raw in fetch_raw_logs(request, address, deployed, deployed, page, topics=[topic]):
+            return volatility_cap_source(address, decoder.decode(raw).args)
+        return None
+
+    def state(address: str) -> tuple[int, int, int]:
+        data = eth_call(request, address, selector, block)
+        return tuple(abi_decode(["int256", "uint256", "uint256"], data))
+
+    return rebuild, state
+
+
 # ---------------------------------------------------------------- the replay
 
 
@@ -523,6 +569,40 @@ class _ReplayModel(MarketModel):
             raise
 
 
+@dataclass(frozen=True)
+class LoggedCapSource:
+    """A cap source the audit cannot rebuild: it answers the cap the market logged (set
+    from each event before the call is replayed), so the replay goes on; such caps are
+    counted as unchecked."""
+
+    address: str
+    returned: bytes
+
+    def update(self, caller, price: int, now: int, interval: int):
+        return self, self.returned
+
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+#: VolatilityCapInitialised's fields, in VolatilityParameters' order.
+VOLATILITY_FIELDS = ("half_life", "multiplier", "cap_min", "cap_max")
+
+
+def volatility_cap_source(address: str, initialised: Mapping[str, Any]) -> VolatilityCapSource:
+    """The reference of a ``VolatilityCap`` at ``address``, as deployed, from the
+    arguments of its ``VolatilityCapInitialised`` event."""
+    params = VolatilityParameters(*(initialised[f] for f in VOLATILITY_FIELDS))
+    return VolatilityCapSource.deploy(
+        checksum(address),
+        initialised["market"],
+        initialised["price"],
+        initialised["timestamp"],
+        params,
+        initialised["initial_sigma"],
+        initialised["interval"],
+    )
+
+
 def _restore(mapping: dict, key: Any, value: Any) -> None:
     if value is None:
         mapping.pop(key, None)
@@ -533,8 +613,16 @@ def _restore(mapping: dict, key: Any, value: Any) -> None:
 class _Auditor:
     """Replays one market's logs, transaction by transaction."""
 
-    def __init__(self, max_mismatches: int, series_points: int):
+    def __init__(
+        self,
+        max_mismatches: int,
+        series_points: int,
+        cap_sources: Callable[[str], CapSource | None] | None = None,
+    ):
         self.model: _ReplayModel | None = None
+        self.cap_sources = cap_sources
+        self.sources: dict[str, CapSource] = {}  # by address: every source replayed so far
+        self.unchecked_caps = 0
         self.max_mismatches = max_mismatches
         self.series_points = series_points
         self.mismatches: list[Mismatch] = []
@@ -707,8 +795,13 @@ class _Auditor:
             model.mark_feed.reading = _reading(a["mark_price"], a["mark_round"], a["mark_status"])
             if ending is None and not settled:
                 self.count_call("accrue")
+            if isinstance(model.cap_source, LoggedCapSource) and a["index_status"] == 0:
+                model.cap_source = replace(model.cap_source, returned=_word(a["cap"]))
+                self.unchecked_caps += 1
             model.accrue()
             self.check("Accrued.funding_index", model.funding_index, a["funding_index"])
+            if "cap" in a:
+                self.check("Accrued.cap", model.params.cap, a["cap"])
             self.record_point(stale=a["index_status"] != 0 or a["mark_status"] != 0)
         else:
             model.now = model.last_accrual
@@ -799,6 +892,11 @@ class _Auditor:
                 self.check("InsuranceFunded.margin", margin, a["margin"], model.insurance)
         elif name == "OperatorChanged":
             self.call("set_operator", None, model.set_operator, owner, a["operator"])
+        elif name == "CapSourceChanged":
+            source = self.cap_source(a["source"], a["cap"])
+            if self.call("set_cap_source", None, model.set_cap_source, owner, source):
+                self.check("CapSourceChanged.cap", model.params.cap, a["cap"])
+            self.record_point(stale=False)
         elif name == "Paused":
             self.call("pause", None, model.pause, owner)
         elif name == "Unpaused":
@@ -813,6 +911,25 @@ class _Auditor:
                 model.owner, model.pending_owner = a["new_owner"], None
         elif name == "MarketInitialised":
             self.mismatch("MarketInitialised only at deployment", 0, 1, None)
+
+    def cap_source(self, address: str, logged_cap: int) -> CapSource | None:
+        """The reference of the source ``set_cap_source`` named: None for the zero
+        address; else the one replayed so far, or one rebuilt from its deployment
+        (``cap_sources``), or one that answers the logged cap (unchecked)."""
+        model = self.model
+        current = model.cap_source
+        if current is not None:
+            self.sources[checksum(current.address)] = current
+        if int(address, 16) == 0:
+            return None
+        address = checksum(address)
+        source = self.sources.get(address)
+        if source is None and self.cap_sources is not None:
+            source = self.cap_sources(address)
+        if source is None or isinstance(source, LoggedCapSource):
+            self.unchecked_caps += 1
+            return LoggedCapSource(address, _word(logged_cap))
+        return source
 
     def liquidation(self, accrued: DecodedLog | None, log: DecodedLog) -> None:
         """Replays ``liquidate`` at the index price it logged (the one its accrual
@@ -912,11 +1029,23 @@ class _Auditor:
         self,
         final_state: Callable[[str], tuple[int, int, int]] | None,
         final_market: Callable[[], Mapping[str, int]] | None,
+        final_sources: Callable[[str], tuple[int, int, int]] | None = None,
     ) -> bool:
         model = self.model
         assert model is not None
         self.tx = FINAL_STATE
         compared = False
+        if model.cap_source is not None:
+            self.sources[checksum(model.cap_source.address)] = model.cap_source
+        if final_sources is not None:
+            for address, source in sorted(self.sources.items()):
+                if not isinstance(source, VolatilityCapSource):
+                    continue
+                compared = True
+                names = ("log_price", "updated_at", "variance")
+                chain = final_sources(address)
+                for name, value, actual in zip(names, astuple(source.state), chain, strict=True):
+                    self.check(f"VolatilityCap.{name}", value, int(actual), address)
         if final_state is not None:
             compared = True
             for address in sorted(model.accounts):
@@ -933,6 +1062,11 @@ class _Auditor:
                 if getter is not None:
                     self.check(name, getter(model), int(value))
         return compared
+
+
+def _word(value: int) -> bytes:
+    """A uint256 as the 32 bytes a call returns."""
+    return (value % 2**256).to_bytes(32, "big")
 
 
 def _settled_by(log: DecodedLog | None, insurance: str) -> tuple:
@@ -967,6 +1101,8 @@ def audit_events(
     final_state: Callable[[str], tuple[int, int, int]] | None = None,
     *,
     final_market: Callable[[], Mapping[str, int]] | None = None,
+    cap_sources: Callable[[str], CapSource | None] | None = None,
+    final_sources: Callable[[str], tuple[int, int, int]] | None = None,
     market: str = "",
     network: str = "",
     max_mismatches: int = 1_000,
@@ -978,15 +1114,19 @@ def audit_events(
     ``final_state(account)`` gives an account's stored (margin, position, index_snapshot)
     as of the last log's block or later with no market transaction in between;
     ``final_market()`` the market's stored values by ``MARKET_QUANTITIES`` name. Either
-    may be left out. Raises ``AuditError`` when the logs do not start at a deployment.
+    may be left out. ``cap_sources(address)`` rebuilds the cap source at ``address`` as
+    deployed (``volatility_cap_source`` of its ``VolatilityCapInitialised``), or gives
+    None when it cannot; ``final_sources(address)`` reads a ``VolatilityCap``'s stored
+    ``volatility_state()``. Raises ``AuditError`` when the logs do not start at a
+    deployment.
     """
     started = time.perf_counter()
-    auditor = _Auditor(max_mismatches, series_points)
+    auditor = _Auditor(max_mismatches, series_points, cap_sources)
     for batch in _by_transaction(logs):
         auditor.transaction(batch)
     if auditor.model is None:
         raise AuditError("no MarketInitialised event: nothing to audit (is this a FundingMarket?)")
-    compared = auditor.final(final_state, final_market)
+    compared = auditor.final(final_state, final_market, final_sources)
     model = auditor.model
     summaries = auditor.summaries
     for address, account in model.accounts.items():
@@ -1008,6 +1148,7 @@ def audit_events(
         seconds=time.perf_counter() - started,
         calls=dict(auditor.calls),
         unchecked_withdrawals=auditor.unchecked_withdrawals,
+        unchecked_caps=auditor.unchecked_caps,
         accruals=auditor.accruals,
         account_summaries=dict(sorted(summaries.items())),
         longs_paid=auditor.longs_paid,
@@ -1021,11 +1162,20 @@ def audit_events(
 
 def market_abi() -> list[dict[str, Any]]:
     """The ABI of this project's ``FundingMarket`` (compiled by Ape)."""
+    return _project_abi("FundingMarket")
+
+
+def volatility_cap_abi() -> list[dict[str, Any]]:
+    """The ABI of this project's ``VolatilityCap`` (compiled by Ape)."""
+    return _project_abi("VolatilityCap")
+
+
+def _project_abi(name: str) -> list[dict[str, Any]]:
     from ape import project
 
     return [
         entry.model_dump(mode="json", by_alias=True, exclude_none=True)
-        for entry in project.FundingMarket.contract_type.abi
+        for entry in getattr(project, name).contract_type.abi
     ]
 
 
@@ -1053,11 +1203,12 @@ def find_deployment_block(
     *,
     abi: Iterable[Mapping[str, Any]] | None = None,
     page: int = 5_000,
+    event: str = "MarketInitialised",
 ) -> int | None:
-    """The block a market was deployed in, or None if there is no code at ``address`` at
-    ``to_block``: a binary search on ``eth_getCode`` where the node serves old state, else
-    (anvil keeps only recent states, most nodes none) the block of its first
-    ``MarketInitialised`` log."""
+    """The block a market (or any contract that logs ``event`` at its deployment) was
+    deployed in, or None if there is no code at ``address`` at ``to_block``: a binary
+    search on ``eth_getCode`` where the node serves old state, else (anvil keeps only
+    recent states, most nodes none) the block of its first ``event`` log."""
 
     def has_code(block: int) -> bool:
         return len(_bytes(request("eth_getCode", [address, hex(block)]))) > 0
@@ -1076,7 +1227,7 @@ def find_deployment_block(
     except Exception:  # no old state at some block: look for the deployment's log instead
         pass
     events = market_abi() if abi is None else abi
-    initialised = next(e for e in events if e.get("name") == "MarketInitialised")
+    initialised = next(e for e in events if e.get("name") == event)
     topic = "0x" + event_abi_to_log_topic(dict(initialised)).hex()
     for log in fetch_raw_logs(request, address, 0, to_block, page, topics=[topic]):
         return _int(log["blockNumber"])
@@ -1108,10 +1259,13 @@ def audit_market(
         if from_block is None:
             raise AuditError(f"no contract at {address} (as of block {last})")
     account_state, market_state = view_reader(request, address, abi, last)
+    cap_sources, source_state = cap_source_reader(request, last, page)
     result = audit_events(
         decode_logs(fetch_raw_logs(request, address, from_block, last, page), abi),
         account_state,
         final_market=market_state,
+        cap_sources=cap_sources,
+        final_sources=source_state,
         market=address,
         network=network or network_key(),
     )
@@ -1134,6 +1288,7 @@ __all__ = [
     "Series",
     "audit_events",
     "audit_market",
+    "cap_source_reader",
     "decode_logs",
     "fetch_raw_logs",
     "find_deployment_block",
@@ -1141,4 +1296,5 @@ __all__ = [
     "market_abi",
     "read_market_logs",
     "view_reader",
+    "volatility_cap_source",
 ]

@@ -8,17 +8,23 @@ deposit must fail in the token.
 
 Time is the caller's: set ``now`` (the block timestamp of the next call) before
 calling. Feeds are ``MockFeed`` objects (or anything with ``read(now, max_age)``)
-that the caller keeps in step with the chain's oracles.
+that the caller keeps in step with the chain's oracles. A cap source (see
+``CapSource``; ``fundingkit.volatility.VolatilityCapSource`` mirrors
+``VolatilityCap.vy``) is an immutable value the model replaces at each answer, so a
+rejected call rolls it back with everything else.
 """
 
 from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from typing import Protocol
 
 from fundingkit.feeds import FeedStatus, MockFeed, Reading
 from fundingkit.rates import (
     DEFAULT_PARAMETERS,
+    MAX_CAP,
+    MIN_CAP,
     IntervalState,
     RateParameters,
     funding_delta,
@@ -52,6 +58,29 @@ MAX_POSITION = 10**30  # WAD base per account: 1e12 base
 
 WAD = 10**18
 ZERO_ADDRESS = "0x" + "00" * 20
+NO_CAP_SOURCE = "market: cap source gave no cap in 0.01 %..4 %"
+
+
+class CapSource(Protocol):
+    """What the market calls at each accrual that samples a usable index (and once in
+    ``set_cap_source``): ``update(price, interval)`` from the market's address."""
+
+    address: str
+
+    def update(self, caller, price: int, now: int, interval: int) -> tuple[CapSource, bytes | None]:
+        """The source after the call, and the bytes it returned; None when the call
+        reverts (or runs out of its gas), and then the source is unchanged."""
+        ...
+
+
+def cap_answer(returned: bytes | None) -> int | None:
+    """The cap the market adopts from a source's return data, or None: a revert, fewer
+    than 32 bytes (the market reads at most 32, so a longer answer is cut to its first
+    word) or a word outside 0.01 %..4 % keep the cap in force."""
+    if returned is None or len(returned) < 32:
+        return None
+    cap = int.from_bytes(returned[:32], "big")
+    return cap if MIN_CAP <= cap <= MAX_CAP else None
 
 
 class Rejected(Exception):
@@ -178,6 +207,7 @@ class MarketModel:
         self.insurance = insurance
 
         self.params = params
+        self.cap_source: CapSource | None = None  # None: the fixed cap of `params`
         self.interval_state = IntervalState(now, 0, 0)
         self.sampled_premium = premium(mark.price, index.price)
         self.sampled_price = index.price
@@ -220,7 +250,21 @@ class MarketModel:
             mark = self.mark_feed.read(self.now, self.max_age)
             if mark.ok:
                 self.sampled_premium = premium(mark.price, index.price)
+            if self.cap_source is not None:
+                self.cap_source, _ = self._ask_cap(self.cap_source, index.price)
         return True
+
+    def _ask_cap(self, source: CapSource, price: int) -> tuple[CapSource, bool]:
+        """The market's ``_ask_cap``: the source's ``update(price, T)``; an answer in
+        0.01 %..4 % becomes the cap, raised to |I| if below. Returns the source after
+        the call and whether its answer was adopted. (The contract also requires
+        enough gas left to give the source all of its stipend; the model has no gas.)"""
+        source, returned = source.update(self.insurance, price, self.now, self.params.interval)
+        cap = cap_answer(returned)
+        if cap is None:
+            return source, False
+        self.params = replace(self.params, cap=max(cap, abs(self.params.interest)))
+        return source, True
 
     def settle(self, account) -> int:
         """Accrues, then charges ``account`` its funding. Returns what it paid."""
@@ -456,6 +500,20 @@ class MarketModel:
                 self.interval_state = IntervalState(self.now, 0, average)
             self.params = params
 
+    def set_cap_source(self, caller, source: CapSource | None) -> CapSource | None:
+        """``source`` (None: the zero address, back to a fixed cap) answers at once, at
+        the index price the market holds; its cap is in force from now. Returns the
+        source it replaces, as the accrual first left it."""
+        with self._transaction():
+            self._only_owner(caller)
+            self.accrue()
+            replaced = self.cap_source
+            if source is not None:
+                source, adopted = self._ask_cap(source, self.sampled_price)
+                _require(adopted, NO_CAP_SOURCE)
+            self.cap_source = source
+            return replaced
+
     def set_oracles(self, caller, index_feed: MockFeed, mark_feed: MockFeed) -> None:
         with self._transaction():
             self._only_owner(caller)
@@ -623,6 +681,8 @@ def _check_risk(risk: RiskParameters) -> None:
 
 __all__ = [
     "Account",
+    "CapSource",
+    "cap_answer",
     "FeedStatus",
     "MarketModel",
     "Rejected",

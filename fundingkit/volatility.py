@@ -17,6 +17,10 @@ states the estimator. Units:
   variance of 1 per second); ``sigma_T = isqrt(variance * T)`` is then WAD per interval;
 * caps and ``k`` (``multiplier``): WAD, caps per interval as in ``fundingkit.rates``.
 
+``VolatilityCapSource`` is ``contracts/VolatilityCap.vy``: the estimator as a cap
+source bound to one market, which ``fundingkit.market.MarketModel.set_cap_source``
+takes (docs/MATH.md §14.9).
+
 ``capped_path`` is the thin glue that runs a price path through the premium-clamp
 model (``fundingkit.rates``) with the cap replaced, accrual by accrual, by the
 effective cap of the estimator (or held at the fixed cap, for comparison), the way a
@@ -33,6 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fundingkit import rates
 from fundingkit.rates import MAX_INTERVAL, MIN_INTERVAL, IntervalState, RateParameters
@@ -314,6 +319,66 @@ def sigma_for(daily_volatility: float, interval: int) -> int:
     """A daily volatility (a fraction) as sigma per ``interval`` seconds (WAD), e.g. a
     seed for ``initial_state``; for people, rounded."""
     return round(daily_volatility * math.sqrt(interval / DAY) * WAD)
+
+
+# ---------------------------------------------------------------- the deployable cap source
+
+
+def _same_address(a: Any, b: Any) -> bool:
+    return str(a).lower() == str(b).lower()
+
+
+@dataclass(frozen=True)
+class VolatilityCapSource:
+    """``contracts/VolatilityCap.vy``: the estimator in a contract of its own, bound to
+    one market, the only caller of ``update``. Immutable: ``update`` returns the source
+    after the call, so a market model can roll it back with a rejected call.
+
+    Its return data is what the market reads (``fundingkit.market.cap_answer``): the
+    cap as one 32-byte word, or None when the call reverts (a caller other than the
+    market; a sample the market never takes)."""
+
+    address: str
+    market: str
+    params: VolatilityParameters
+    state: VolatilityState
+
+    @classmethod
+    def deploy(
+        cls,
+        address: str,
+        market: str,
+        price: int,
+        now: int,
+        params: VolatilityParameters = VolatilityParameters(),
+        initial_sigma: int = 0,
+        interval: int = 8 * HOUR,
+    ) -> VolatilityCapSource:
+        """The constructor: ``price`` at ``now`` is the first sample. Raises
+        ``Rejected`` with the contract's reason, checked in its order."""
+        if _same_address(market, "0x" + "00" * 20):
+            raise Rejected("volatility_cap: market is the zero address")
+        state = initial_state(params, price, now, initial_sigma, interval)
+        return cls(address, market, params, state)
+
+    def update(
+        self, caller: Any, price: int, now: int, interval: int
+    ) -> tuple[VolatilityCapSource, bytes | None]:
+        """``update(price, interval)`` from ``caller`` at block time ``now``: the source
+        after the call, and the cap it returns (one word), or None when it reverts."""
+        if not _same_address(caller, self.market):
+            return self, None
+        try:
+            state = update(self.state, price, now, self.params)
+        except Rejected:
+            return self, None
+        cap = effective_cap(state, self.params, interval)
+        return replace(self, state=state), cap.to_bytes(32, "big")
+
+    def effective_cap(self, interval: int) -> int:
+        """The view ``effective_cap(interval)``: the cap of the estimate as of its last
+        sample."""
+        return effective_cap(self.state, self.params, interval)
 
 
 # ---------------------------------------------------------------- a path under either cap

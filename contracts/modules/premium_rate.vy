@@ -46,6 +46,8 @@ MAX_PREMIUM: constant(int256) = 10 * 10**18
 
 # @dev The rate formula, fixed at deployment (one of the FORMULA_ constants).
 formula: public(immutable(uint8))
+# @dev The cap's bits in `packed_parameters`.
+CAP_BITS: constant(uint256) = (2**64 - 1) << 96
 # @dev The parameters, packed in one word (read on every accrual):
 # interval T in seconds (bits 0..31), dampener d (32..95), cap (96..159), all
 # per interval in WAD; interest I per interval, signed (160..255).
@@ -332,6 +334,23 @@ def _set_parameters(interval: uint256, interest: int256, dampener: int256, cap: 
 
 
 @internal
+def _set_cap(cap: int256):
+    """
+    @dev Replaces the cap alone, with a cap source's answer (the caller checked
+         it within MIN_CAP..MAX_CAP), raised to |I| if below it: the formula
+         needs |I| <= cap at every moment. Written only when it changes.
+    """
+    word: uint256 = self.packed_parameters
+    interest: int256 = convert(convert(word, bytes32), int256) >> 160
+    # |I| <= MAX_ABS_INTEREST: the negation cannot overflow. Clear bits 96..159,
+    # then put the cap there (0 < cap < 2**64).
+    lowest: int256 = max(interest, unsafe_sub(0, interest))
+    updated: uint256 = word ^ (word & CAP_BITS) | convert(max(cap, lowest), uint256) << 96
+    if updated != word:
+        self.packed_parameters = updated
+
+
+@internal
 def _store_parameters(parameters: Parameters):
     """
     @dev Checks the hard bounds, then packs (all fit: see the bounds).
@@ -343,6 +362,15 @@ def _store_parameters(parameters: Parameters):
         | convert(parameters.cap, uint256) << 96
         | convert(convert(parameters.interest << 160, bytes32), uint256)
     )
+
+
+@internal
+@view
+def _cap() -> int256:
+    """
+    @dev The cap alone: what an accrual logs.
+    """
+    return convert((self.packed_parameters >> 96) & (2**64 - 1), int256)
 
 
 @internal

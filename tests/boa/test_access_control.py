@@ -19,6 +19,7 @@ from test_market_unit import (
     reject,
     snapshot,
 )
+from test_volatility_market import deploy_volatility_cap
 
 from fundingkit.market import owed
 from fundingkit.rates import RateParameters
@@ -140,6 +141,13 @@ MARKET_RULES = {
         lambda s: (s.index[1], s.mark[1]),
     ),
     "set_max_age": Rule(OWNER, NOT_OWNER, lambda s: (7_200,)),
+    "set_cap_source": Rule(
+        OWNER,
+        NOT_OWNER,
+        lambda s: (s.cap_source[0].address,),
+        lambda s: (s.cap_source[1],),
+        setup=lambda s: volatility_cap(s),
+    ),
     "set_risk_parameters": Rule(
         OWNER, NOT_OWNER, lambda s: (2 * 10**17, 10**17, 2 * 10**16, 10**16, 3_600)
     ),
@@ -158,9 +166,15 @@ def crash(stage):
     stage.d.submit(index_answer=20_000 * 10**8)
 
 
+def volatility_cap(stage):
+    """A VolatilityCap bound to the staged market, and its reference, kept on the
+    stage for the call's arguments."""
+    stage.cap_source = deploy_volatility_cap(stage.d)
+
+
 ADMIN_FUNCTIONS = [n for n, r in MARKET_RULES.items() if r.reason in (NOT_OWNER, NOT_NEW_OWNER)]
 # Those that accrue first (`unpause` does too, but its setup `pause` already did this block).
-ACCRUING = {"set_rate_parameters", "set_oracles", "set_max_age", "pause"}
+ACCRUING = {"set_rate_parameters", "set_oracles", "set_max_age", "set_cap_source", "pause"}
 PERMISSIONLESS = ("accrue", "settle")  # the model's versions take no caller
 
 

@@ -33,6 +33,7 @@ from test_market_unit import (
     reject,
     snapshot,
 )
+from test_volatility_market import deploy_volatility_cap
 
 from fundingkit.feeds import FeedStatus
 from fundingkit.market import owed
@@ -109,6 +110,11 @@ def stale(s):
 def crash_then_stale(s):
     crash(s)
     stale(s)
+
+
+def volatility_cap(s):
+    """A VolatilityCap bound to the market, and its reference, kept on the stage."""
+    s.cap_source = deploy_volatility_cap(s.d)
 
 
 # ---------------------------------------------------------------- the table
@@ -206,6 +212,23 @@ PAUSE_TABLE = [
         lambda s: (s.index[1], s.mark[1]),
     ),
     Row("set_max_age", "owner", None, lambda s: (7_200,)),
+    Row(
+        "set_cap_source",
+        "owner",
+        None,
+        lambda s: (s.cap_source[0].address,),
+        lambda s: (s.cap_source[1],),
+        setup=volatility_cap,
+        label="a VolatilityCap",
+    ),
+    Row(
+        "set_cap_source",
+        "owner",
+        None,
+        lambda s: ("0x" + "00" * 20,),
+        lambda s: (None,),
+        label="back to a fixed cap",
+    ),
     Row(
         "set_risk_parameters",
         "owner",
