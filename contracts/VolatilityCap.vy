@@ -12,11 +12,12 @@
         rate (docs/MATH.md §14).
         Deploy it for a market that exists (the market address is fixed here,
         so no other caller can ever move its estimate), then let the market's
-        owner call `set_cap_source` on the market. The market reads
-        `effective_cap(T)` once, when it is set, and from then on calls
-        `update(p, T)` at each accrual that samples a usable index price p. This
-        contract calls nothing, holds no funds and has no owner: its parameters
-        are immutable. fundingkit.volatility.VolatilityCapSource mirrors it.
+        owner call `set_cap_source` on the market. The market calls
+        `update(p, T)` then (p: the index price it holds) and at each accrual
+        that samples a usable index price p, and adopts the cap it returns
+        (docs/MATH.md §14.9). This contract calls nothing, holds no funds and
+        has no owner: its parameters are immutable.
+        fundingkit.volatility.VolatilityCapSource mirrors it.
 """
 
 

@@ -468,19 +468,24 @@ def cap_source_reader(
     """For ``audit_events``: ``rebuild(address)``, the reference of the ``VolatilityCap``
     at ``address`` from its ``VolatilityCapInitialised`` (found in its deployment block;
     None for a contract that never logged one), and ``state(address)``, its stored
-    ``volatility_state()`` at ``block``."""
-    events = volatility_cap_abi() if abi is None else list(abi)
-    decoder = EventDecoder(events)
-    initialised = next(e for e in events if e.get("name") == "VolatilityCapInitialised")
-    topic = "0x" + event_abi_to_log_topic(dict(initialised)).hex()
-    selector = function_signature_to_4byte_selector("volatility_state()")
+    ``volatility_state()`` at ``block``. The ABI is loaded on the first source."""
+    loaded: dict[str, Any] = {}
+
+    def events() -> tuple[list, EventDecoder, str]:
+        if not loaded:
+            entries = volatility_cap_abi() if abi is None else list(abi)
+            initialised = next(e for e in entries if e.get("name") == "VolatilityCapInitialised")
+            loaded["entries"], loaded["decoder"] = entries, EventDecoder(entries)
+            loaded["topic"] = "0x" + event_abi_to_log_topic(dict(initialised)).hex()
+        return loaded["entries"], loaded["decoder"], loaded["topic"]
 
     def rebuild(address: str) -> CapSource | None:
+        entries, decoder, topic = events()
         try:
             deployed = find_deployment_block(
-                request, address, block, abi=events, page=page, event="VolatilityCapInitialised"
+                request, address, block, abi=entries, page=page, event="VolatilityCapInitialised"
             )
-        except Exception:  # no code, or a node that answers neither way
+        except Exception:  # a node that answers neither way
             return None
         if deployed is None:
             return None
@@ -489,6 +494,7 @@ def cap_source_reader(
         return None
 
     def state(address: str) -> tuple[int, int, int]:
+        selector = function_signature_to_4byte_selector("volatility_state()")
         data = eth_call(request, address, selector, block)
         return tuple(abi_decode(["int256", "uint256", "uint256"], data))
 

@@ -13,17 +13,24 @@ and the audit recomputing every cap from the market's logs.
 """
 
 import copy
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 
 import boa
 import pytest
 from conftest import deploy, examples
+from eth_utils import event_abi_to_log_topic
 from hypothesis import given
 from hypothesis import strategies as st
 from test_audit_replay import Tape, _tamper, final_state
 from test_market_unit import assert_in_step, call, reject
 
-from fundingkit.audit import EventDecoder, audit_events, decode_logs, volatility_cap_source
+from fundingkit.audit import (
+    EventDecoder,
+    audit_events,
+    cap_source_reader,
+    decode_logs,
+    volatility_cap_source,
+)
 from fundingkit.market import NO_CAP_SOURCE, ZERO_ADDRESS, Rejected, cap_answer, owed
 from fundingkit.rates import MAX_CAP, MIN_CAP, funding_delta, project
 from fundingkit.volatility import (
@@ -887,3 +894,46 @@ def test_a_source_the_audit_cannot_rebuild_is_counted_unchecked(linked_run):
     result = audit_linked(d, tape.raw, sources, rebuild=False)
     assert result.mismatches == [] and result.passed
     assert result.unchecked_caps > 20
+
+
+def test_the_sources_are_read_from_a_node(stage):
+    """cap_source_reader, as `audit_market` uses it over JSON-RPC: a VolatilityCap is
+    rebuilt from the log of its deployment block, its stored state read by eth_call;
+    a contract that never logged VolatilityCapInitialised gives None."""
+    d = stage.d
+    contract, reference = deploy_volatility_cap(d, initial_sigma=7 * 10**16)
+    args = initialised_args(contract)
+    scripted, _ = scripted_source(word(10**16))
+    deployed, head = {contract.address: 300, scripted: 400}, 1_000
+    entry = next(e for e in contract.abi if e.get("name") == "VolatilityCapInitialised")
+    initialised = "0x" + event_abi_to_log_topic(entry).hex()
+
+    def request(method, params):
+        if method == "eth_getCode":
+            address, block = params[0], int(params[1], 16)
+            return "0x6001" if block >= deployed[address] else "0x"
+        if method == "eth_call":
+            call_ = boa.env.execute_code(
+                to_address=params[0]["to"], data=bytes.fromhex(params[0]["data"][2:])
+            )
+            return "0x" + bytes(call_.output).hex()
+        (query,) = params
+        assert query["topics"] == [initialised]
+        block = int(query["fromBlock"], 16)
+        if query["address"] != contract.address or block != deployed[contract.address]:
+            return []
+        _, _, topics, data = contract._computation.get_raw_log_entries()[0]
+        return [
+            {
+                "topics": ["0x" + t.to_bytes(32, "big").hex() for t in topics],
+                "data": "0x" + bytes(data).hex(),
+                "blockNumber": hex(block),
+                "transactionHash": "0x" + "00" * 32,
+                "logIndex": "0x0",
+            }
+        ]
+
+    rebuild, state = cap_source_reader(request, head, abi=contract.abi)
+    assert rebuild(contract.address) == reference == volatility_cap_source(contract.address, args)
+    assert rebuild(scripted) is None
+    assert state(contract.address) == astuple(reference.state)
