@@ -113,6 +113,9 @@ MAX_SOURCE_CAP: constant(uint256) = 4 * 10**16  # 4 % per interval
 # @dev The collateral token, and 10**(18 - its decimals) to scale it to WAD.
 COLLATERAL: public(immutable(IERC20))
 COLLATERAL_SCALE: public(immutable(uint256))
+# @dev Pool mode: the liquidity vault, an ordinary account that is the
+# counterparty of every trade (the zero address: any two accounts trade).
+VAULT: public(immutable(address))
 
 
 # @dev The index (spot) and mark (perp) feeds, AggregatorV3-shaped.
@@ -150,6 +153,7 @@ struct Feeds:
 # @dev The market's starting state: everything the audit needs to replay it.
 event MarketInitialised:
     insurance: address  # the insurance account: the market itself
+    vault: address  # pool mode's counterparty of every trade, or the zero address
     collateral: address
     collateral_scale: uint256
     index_oracle: address
@@ -273,6 +277,7 @@ def __init__(
     liquidation_fee: uint256,
     funding_horizon: uint256,
     operator: address,
+    vault: address,
     formula: uint8,
 ):
     """
@@ -291,6 +296,7 @@ def __init__(
     @param liquidation_fee See `liquidation_fee` (WAD).
     @param funding_horizon See `funding_horizon` (seconds).
     @param operator The account that submits trades.
+    @param vault Pool mode's liquidity vault, or the zero address.
     @param formula The rate formula: 0 premium-clamp (the default of BitMEX,
            Binance, Hyperliquid), 1 linear (Pavg + I), 2 premium only (Pavg).
     """
@@ -299,9 +305,10 @@ def __init__(
     pausable.__init__()
 
     decimals: uint8 = staticcall IERC20Detailed(collateral.address).decimals()
-    assert not (decimals > 18), "market: collateral has more than 18 decimals"
+    assert decimals <= 18, "market: collateral has more than 18 decimals"
     COLLATERAL = collateral
     COLLATERAL_SCALE = 10 ** convert(18 - decimals, uint256)
+    VAULT = vault
 
     self._check_max_age(max_age)
     self.packed_settings = max_age
@@ -323,6 +330,7 @@ def __init__(
     log OperatorChanged(operator=operator)
     log MarketInitialised(
         insurance=self,
+        vault=vault,
         collateral=collateral.address,
         collateral_scale=COLLATERAL_SCALE,
         index_oracle=index_oracle,
@@ -369,11 +377,11 @@ def deposit(amount: uint256):
     @param amount In token units.
     """
     pausable._require_not_paused()
-    assert not (amount == 0), "market: amount is zero"
+    assert amount != 0, "market: amount is zero"
     self._accrue()
     ledger._settle(msg.sender)
     ledger._credit(msg.sender, self._to_wad(amount))
-    assert not (not extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True)), "market: transfer in failed"
+    assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
     log Deposited(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
 
 
@@ -389,19 +397,19 @@ def withdraw(amount: uint256):
             counterparty's unsettled or unpaid loss waits until that is covered.
     @param amount In token units.
     """
-    assert not (amount == 0), "market: amount is zero"
+    assert amount != 0, "market: amount is zero"
     self._accrue()
     ledger._settle(msg.sender)
     position: int256 = ledger.accounts[msg.sender].position
     amount_wad: uint256 = self._to_wad(amount)
     if position == 0:
-        assert not (ledger.accounts[msg.sender].margin < convert(amount_wad, int256)), "market: amount exceeds margin"
+        assert ledger.accounts[msg.sender].margin >= convert(amount_wad, int256), "market: amount exceeds margin"
     ledger._debit(msg.sender, amount_wad)
     if position != 0:
         index: price_feed.Reading = price_feed._read(self.index_oracle, self._max_age())
         price_feed._require_usable(index, "index")
-        assert not (not self._meets_margin(msg.sender, index.price, self.initial_margin_ratio)), "market: withdrawal leaves margin below initial"
-    assert not (not extcall COLLATERAL.transfer(msg.sender, amount, default_return_value=True)), "market: transfer out failed"
+        assert self._meets_margin(msg.sender, index.price, self.initial_margin_ratio), "market: withdrawal leaves margin below initial"
+    assert extcall COLLATERAL.transfer(msg.sender, amount, default_return_value=True), "market: transfer out failed"
     log Withdrawn(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
 
 
@@ -416,19 +424,20 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     @param size In base (WAD), > 0.
     @param price In quote per base (WAD), within `price_band` of the mark.
     """
-    assert not (msg.sender != self.operator), "market: caller is not the operator"
+    assert msg.sender == self.operator, "market: caller is not the operator"
     pausable._require_not_paused()
-    assert not (buyer == empty(address) or seller == empty(address)), "market: account is the zero address"
-    assert not (buyer == seller), "market: buyer and seller are the same account"
-    assert not (size == 0), "market: size is zero"
-    assert not (size > MAX_POSITION), "market: position above 1e12 base"
+    assert buyer != empty(address) and seller != empty(address), "market: account is the zero address"
+    assert buyer != seller, "market: buyer and seller are the same account"
+    assert VAULT == empty(address) or buyer == VAULT or seller == VAULT, "market: in pool mode every trade is against the vault"
+    assert size != 0, "market: size is zero"
+    assert size <= MAX_POSITION, "market: position above 1e12 base"
     feeds: Feeds = self._accrue_and_read()
     index: price_feed.Reading = feeds.index
     price_feed._require_usable(index, "index")
     mark: price_feed.Reading = feeds.mark
     price_feed._require_usable(mark, "mark")
     distance: uint256 = max(price, mark.price) - min(price, mark.price)
-    assert not (distance > fixed_point._wad_mul_down(mark.price, self.price_band)), "market: price outside the band around the mark"
+    assert distance <= fixed_point._wad_mul_down(mark.price, self.price_band), "market: price outside the band around the mark"
 
     ledger._settle(buyer)
     ledger._settle(seller)
@@ -436,12 +445,12 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     seller_before: int256 = ledger.accounts[seller].position
     ledger._trade(buyer, seller, size, price)
     limit: int256 = convert(MAX_POSITION, int256)
-    assert not (max(abs(ledger.accounts[buyer].position), abs(ledger.accounts[seller].position)) > limit), "market: position above 1e12 base"
+    assert max(abs(ledger.accounts[buyer].position), abs(ledger.accounts[seller].position)) <= limit, "market: position above 1e12 base"
     ratio: uint256 = self.initial_margin_ratio
     if self._adds_exposure(buyer_before, ledger.accounts[buyer].position):
-        assert not (not self._meets_margin(buyer, index.price, ratio)), "market: buyer below initial margin"
+        assert self._meets_margin(buyer, index.price, ratio), "market: buyer below initial margin"
     if self._adds_exposure(seller_before, ledger.accounts[seller].position):
-        assert not (not self._meets_margin(seller, index.price, ratio)), "market: seller below initial margin"
+        assert self._meets_margin(seller, index.price, ratio), "market: seller below initial margin"
     log Traded(buyer=buyer, seller=seller, size=size, price=price, index_price=index.price, mark_price=mark.price)
 
 
@@ -458,16 +467,16 @@ def liquidate(account: address):
             while paused; needs a usable index reading.
     @param account The account to liquidate.
     """
-    assert not (account == self), "market: the insurance account cannot be liquidated"
+    assert account != self, "market: the insurance account cannot be liquidated"
     feeds: Feeds = self._accrue_and_read()
     index: price_feed.Reading = feeds.index
     price_feed._require_usable(index, "index")
     ledger._settle(account)
     ledger._settle(self)
     position: int256 = ledger.accounts[account].position
-    assert not (position == 0), "market: account has no position"
+    assert position != 0, "market: account has no position"
     required: int256 = ledger._margin_required(position, index.price, self.maintenance_margin_ratio)
-    assert not (ledger._value(account, index.price) >= required), "market: account is above maintenance margin"
+    assert ledger._value(account, index.price) < required, "market: account is above maintenance margin"
 
     size: uint256 = convert(abs(position), uint256)
     if position > 0:
@@ -491,11 +500,11 @@ def fund_insurance(amount: uint256):
             withdraw it: it leaves only by covering losses.
     @param amount In token units.
     """
-    assert not (amount == 0), "market: amount is zero"
+    assert amount != 0, "market: amount is zero"
     self._accrue()
     ledger._settle(self)
     ledger._credit(self, self._to_wad(amount))
-    assert not (not extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True)), "market: transfer in failed"
+    assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
     log InsuranceFunded(funder=msg.sender, amount=amount, margin=ledger.accounts[self].margin)
 
 
@@ -543,7 +552,7 @@ def set_cap_source(source: address):
     ownable._check_owner()
     self._accrue()
     if source != empty(address):
-        assert not (not self._ask_cap(source, funding_accrual.sampled_price)), "market: cap source gave no cap in 0.01 %..4 %"
+        assert self._ask_cap(source, funding_accrual.sampled_price), "market: cap source gave no cap in 0.01 %..4 %"
     self.packed_settings = convert(source, uint256) << 96 | self._max_age()
     log CapSourceChanged(source=source, cap=premium_rate._cap())
 
@@ -713,6 +722,16 @@ def projected_margin(account: address) -> int256:
 
 @external
 @view
+def skew() -> int256:
+    """
+    @notice Pool mode: the traders' net position, -(the vault's position), in
+            base (WAD); 0 without a vault.
+    """
+    return -ledger.accounts[VAULT].position
+
+
+@external
+@view
 def socialised_losses() -> (int256, int256):
     """
     @notice The losses socialised so far per unit of base: (charged to longs,
@@ -834,7 +853,7 @@ def _ask_cap(source: address, price: uint256) -> bool:
          a source can never block an accrual. The source must not call back
          into the market.
     """
-    assert not (msg.gas < CAP_SOURCE_GAS_NEEDED), "market: too little gas for the cap source"
+    assert msg.gas >= CAP_SOURCE_GAS_NEEDED, "market: too little gas for the cap source"
     ok: bool = False
     answer: Bytes[32] = b""
     ok, answer = raw_call(
@@ -898,7 +917,7 @@ def _to_wad(amount: uint256) -> uint256:
     """
     @dev A token amount in WAD, refused with a reason past the collateral limit.
     """
-    assert not (amount > ledger.MAX_COLLATERAL // COLLATERAL_SCALE), "market: amount above the collateral limit of 1e39"
+    assert amount <= ledger.MAX_COLLATERAL // COLLATERAL_SCALE, "market: amount above the collateral limit of 1e39"
     return amount * COLLATERAL_SCALE
 
 
@@ -923,11 +942,11 @@ def _set_risk_parameters(
     liquidation_fee: uint256,
     funding_horizon: uint256,
 ):
-    assert not (initial_margin_ratio < MIN_INITIAL_MARGIN_RATIO or initial_margin_ratio > MAX_INITIAL_MARGIN_RATIO), "market: initial margin ratio outside 1 %..100 %"
-    assert not (maintenance_margin_ratio < MIN_MAINTENANCE_MARGIN_RATIO or maintenance_margin_ratio > initial_margin_ratio), "market: maintenance margin ratio outside 0.5 %..initial"
-    assert not (price_band < MIN_PRICE_BAND or price_band > MAX_PRICE_BAND), "market: price band outside 0.1 %..10 %"
-    assert not (liquidation_fee > MAX_LIQUIDATION_FEE or liquidation_fee > maintenance_margin_ratio), "market: liquidation fee above 1 % or the maintenance ratio"
-    assert not (funding_horizon > MAX_FUNDING_HORIZON), "market: funding horizon above 7 days"
+    assert initial_margin_ratio >= MIN_INITIAL_MARGIN_RATIO and initial_margin_ratio <= MAX_INITIAL_MARGIN_RATIO, "market: initial margin ratio outside 1 %..100 %"
+    assert maintenance_margin_ratio >= MIN_MAINTENANCE_MARGIN_RATIO and maintenance_margin_ratio <= initial_margin_ratio, "market: maintenance margin ratio outside 0.5 %..initial"
+    assert price_band >= MIN_PRICE_BAND and price_band <= MAX_PRICE_BAND, "market: price band outside 0.1 %..10 %"
+    assert liquidation_fee <= MAX_LIQUIDATION_FEE and liquidation_fee <= maintenance_margin_ratio, "market: liquidation fee above 1 % or the maintenance ratio"
+    assert funding_horizon <= MAX_FUNDING_HORIZON, "market: funding horizon above 7 days"
     self.initial_margin_ratio = initial_margin_ratio
     self.maintenance_margin_ratio = maintenance_margin_ratio
     self.price_band = price_band
@@ -945,4 +964,4 @@ def _set_risk_parameters(
 @internal
 @pure
 def _check_max_age(max_age: uint256):
-    assert not (max_age < MIN_MAX_AGE or max_age > MAX_MAX_AGE), "market: max age outside 60 s..3 days"
+    assert max_age >= MIN_MAX_AGE and max_age <= MAX_MAX_AGE, "market: max age outside 60 s..3 days"

@@ -766,6 +766,7 @@ class _Auditor:
                 collateral_decimals=decimals,
                 max_age=a["max_age"],
                 insurance=a["insurance"],
+                vault=a["vault"],
                 **optional,
             )
         except Rejected as rejection:

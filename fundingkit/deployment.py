@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from fundingkit.feeds import FeedStatus, MockFeed, Reading, Round, read_round
-from fundingkit.market import MarketModel, Rejected, RiskParameters
+from fundingkit.market import ZERO_ADDRESS, MarketModel, Rejected, RiskParameters
 from fundingkit.rates import FORMULAS, HOUR, PREMIUM_CLAMP, IntervalState, RateParameters
 
 TOKEN_NAME = "Test USD"
@@ -169,6 +169,7 @@ class Deployment:
             max_age=c.max_age,
             risk=c.risk_parameters,
             insurance=str(self.market.address),
+            vault=str(self.market.VAULT()),
         )
 
 
@@ -181,6 +182,7 @@ def market_constructor_args(
     *,
     max_age: int,
     risk: RiskParameters,
+    vault: str = ZERO_ADDRESS,
 ) -> tuple:
     """FundingMarket's constructor arguments, in its order: the one place that knows it
     (the Ape deployment here and the titanoboa tests both use it)."""
@@ -199,18 +201,26 @@ def market_constructor_args(
         risk.liquidation_fee,
         risk.funding_horizon,
         operator,
+        vault,
         params.formula,
     )
 
 
 def deploy(
-    deployer, config: MarketConfig = MarketConfig(), *, operator=None, market_container=None
+    deployer,
+    config: MarketConfig = MarketConfig(),
+    *,
+    operator=None,
+    vault=None,
+    market_container=None,
 ) -> Deployment:
     """Deploys token, both oracles (with first answers) and the market, from ``deployer``.
 
     ``deployer`` owns everything, mints the token and feeds both oracles; ``operator``
-    (default: the deployer) submits trades. Six transactions. ``market_container`` (default:
-    the project's FundingMarket) lets a test deploy a variant built elsewhere.
+    (default: the deployer) submits trades; ``vault`` (default: none) makes it a pool-mode
+    market whose every trade is against that account. Six transactions.
+    ``market_container`` (default: the project's FundingMarket) lets a test deploy a
+    variant built elsewhere.
     """
     from ape import project
 
@@ -235,6 +245,7 @@ def deploy(
             config.rate_parameters,
             max_age=config.max_age,
             risk=config.risk_parameters,
+            vault=vault or ZERO_ADDRESS,
         ),
         sender=deployer,
     )
@@ -830,6 +841,7 @@ def model_from_chain(market: str, *, now: int | None = None) -> MarketModel:
             view("funding_horizon()", "uint256"),
         ),
         insurance=str(market),
+        vault=str(view("VAULT()", "address")),
     )
     model.index_feed, model.mark_feed = index_feed, mark_feed
     model.paused = view("paused()", "bool")

@@ -181,6 +181,7 @@ class MarketModel:
         max_age: int = 3_600,
         risk: RiskParameters = RiskParameters(),
         insurance="insurance",
+        vault=ZERO_ADDRESS,
     ):
         self.now = now
         _require(collateral_decimals <= 18, "market: collateral has more than 18 decimals")
@@ -205,6 +206,8 @@ class MarketModel:
         self.risk = risk
         # The insurance account: the market's own address in the contract.
         self.insurance = insurance
+        # Pool mode's liquidity vault, the counterparty of every trade (ZERO_ADDRESS: off).
+        self.vault = vault
 
         self.params = params
         self.cap_source: CapSource | None = None  # None: the fixed cap of `params`
@@ -362,6 +365,10 @@ class MarketModel:
                 "market: account is the zero address",
             )
             _require(buyer != seller, "market: buyer and seller are the same account")
+            _require(
+                self.vault == ZERO_ADDRESS or self.vault in (buyer, seller),
+                "market: in pool mode every trade is against the vault",
+            )
             _require(size > 0, "market: size is zero")
             _require(size <= MAX_POSITION, "market: position above 1e12 base")
             self.accrue()
@@ -607,6 +614,10 @@ class MarketModel:
         account = self.account(address)
         index = self._side_index(account.position, self._current()[0])
         return owed(account.position, account.index_snapshot, index)
+
+    def skew(self) -> int:
+        """Pool mode: the traders' net position, -(the vault's position)."""
+        return -self.account(self.vault).position
 
     def projected_margin(self, address) -> int:
         """Margin after pending funding and the forecast over the horizon."""

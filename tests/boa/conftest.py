@@ -21,7 +21,7 @@ from deployers import MARKET, ORACLE, TOKEN  # noqa: E402
 
 from fundingkit.deployment import market_constructor_args  # noqa: E402
 from fundingkit.feeds import MockFeed  # noqa: E402
-from fundingkit.market import MarketModel, RiskParameters  # noqa: E402
+from fundingkit.market import ZERO_ADDRESS, MarketModel, RiskParameters  # noqa: E402
 from fundingkit.rates import RateParameters  # noqa: E402
 
 _COMMON = dict(
@@ -129,6 +129,7 @@ def deploy(
     params: RateParameters = DEFAULTS["params"],
     max_age: int = DEFAULTS["max_age"],
     risk: RiskParameters = DEFAULTS["risk"],
+    vault: str = ZERO_ADDRESS,
     token_decimals: int = TOKEN_DECIMALS,
     index_answer: int = INDEX_PRICE,
     mark_answer: int = MARK_PRICE,
@@ -157,6 +158,7 @@ def deploy(
                 params,
                 max_age=max_age,
                 risk=risk,
+                vault=vault,
             )
         )
     model = MarketModel(
@@ -170,6 +172,7 @@ def deploy(
         max_age=max_age,
         risk=risk,
         insurance=market.address,
+        vault=vault,
     )
     return Deployment(token, index_oracle, mark_oracle, market, model, owner, operator, feeder)
 

@@ -17,7 +17,9 @@ market's invariants are checked:
 - a flat account can always withdraw its margin (up to what the market holds),
   paused or not, whatever the feeds say.
 
-Beside trading, funding and collateral, the rules liquidate (with insurance
+Half the markets run in pool mode (the first trader is the vault, the counterparty
+of every trade; a trade between two others must be refused). Beside trading, funding
+and collateral, the rules liquidate (with insurance
 cover, socialisation and unbacked losses), fund the insurance account, break
 the feeds (non-positive, incomplete, future and stale rounds), change rate and
 risk parameters, pause, and misuse every role: each rejected call must revert
@@ -108,14 +110,17 @@ class MarketMachine(RuleBasedStateMachine):
         index=st.integers(1_000, 200_000),
         bps=premium_bps,
         horizon=st.sampled_from([0, 0, HOUR, 7 * 86_400]),
+        pool=st.booleans(),
     )
-    def market(self, formula, index, bps, horizon):
+    def market(self, formula, index, bps, horizon, pool):
         answer = index * 10**8
         self.d = deploy(
             params=RateParameters(formula=formula),
             index_answer=answer,
             mark_answer=answer * (10_000 + bps) // 10_000,
             risk=RiskParameters(funding_horizon=horizon),
+            # Pool mode: the first trader is the vault, every trade must be against it.
+            vault=TRADERS[0] if pool else "0x" + "00" * 20,
         )
         for account in (*TRADERS, KEEPER):
             self.d.fund(account, MINTED)
@@ -386,6 +391,7 @@ class MarketMachine(RuleBasedStateMachine):
         assert market.open_interest() == model.open_interest
         assert market.socialised_losses() == (model.long_loss, model.short_loss)
         assert market.funding_horizon() == model.risk.funding_horizon
+        assert market.skew() == model.skew()
         surplus, total = market.surplus(), market.total_collateral()
         assert (surplus, total) == (model.surplus, model.total_collateral)
 
