@@ -115,6 +115,20 @@ def _is_connection_error(err: BaseException) -> bool:
     )
 
 
+class OfflineCommand(click.Command):
+    """A plain click command (no provider: ``ape run`` connects to nothing) whose bad
+    options end the run with one line, ``Error: ...``, like the other scripts'."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as err:
+            message = " ".join(err.format_message().split())
+            raise click.ClickException(
+                f"{message} (see `ape run {ctx.info_name} --help`)"
+            ) from None
+
+
 class MarketCommand(ConnectedProviderCommand):
     """``ConnectedProviderCommand`` whose user errors end the run with one line.
 

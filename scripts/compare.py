@@ -39,25 +39,11 @@ import click
 
 from fundingkit import lab
 from fundingkit.carry import to_wad
-from fundingkit.scripting import progress
+from fundingkit.scripting import OfflineCommand, progress
 from oracles.synthetic import REGIMES
 
 ROOT = Path(__file__).resolve().parents[1]
 HOUR = 3_600
-
-
-class OneLineErrors(click.Command):
-    """A plain click command (no provider: ``ape run`` connects to nothing) whose bad
-    options end the run with one line, ``Error: ...``, like the other scripts'."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as err:
-            message = " ".join(err.format_message().split())
-            raise click.ClickException(
-                f"{message} (see `ape run {ctx.info_name} --help`)"
-            ) from None
 
 
 def _amount(ctx: click.Context, param: click.Parameter, text: str) -> int:
@@ -76,7 +62,7 @@ def _amount(ctx: click.Context, param: click.Parameter, text: str) -> int:
     return value
 
 
-@click.command(cls=OneLineErrors, short_help="every rate model on one path, side by side")
+@click.command(cls=OfflineCommand, short_help="every rate model on one path, side by side")
 @click.option(
     "--regime",
     type=click.Choice(REGIMES),

@@ -31,6 +31,7 @@ import click
 
 from fundingkit.carry import intervals_per_year, to_wad
 from fundingkit.funding_history import ShortFundingHistory, history_symbol, short_funding_from_csv
+from fundingkit.scripting import OfflineCommand
 
 WAD = 10**18
 PERCENT = 10**16  # a WAD fraction in %
@@ -215,22 +216,8 @@ def _relative(path: Path) -> Path:
         return path
 
 
-class OneLineErrors(click.Command):
-    """A plain click command (no provider: ``ape run`` connects to nothing) whose bad
-    options end the run with one line, ``Error: ...``, like the other scripts'."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as err:
-            message = " ".join(err.format_message().split())
-            raise click.ClickException(
-                f"{message} (see `ape run {ctx.info_name} --help`)"
-            ) from None
-
-
 @click.command(
-    cls=OneLineErrors, short_help="funding a short collected through a published history"
+    cls=OfflineCommand, short_help="funding a short collected through a published history"
 )
 @click.option(
     "--file",

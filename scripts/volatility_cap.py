@@ -36,6 +36,7 @@ import click
 
 from fundingkit.carry import to_wad
 from fundingkit.rates import RateParameters
+from fundingkit.scripting import OfflineCommand
 from fundingkit.volatility import (
     HOUR,
     CapSummary,
@@ -176,20 +177,6 @@ def write_plot(comparisons: list[Comparison], path: Path) -> None:
 # ---------------------------------------------------------------- the command
 
 
-class OneLineErrors(click.Command):
-    """A plain click command (no provider: ``ape run`` connects to nothing) whose bad
-    options end the run with one line, ``Error: ...``, like the other scripts'."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as err:
-            message = " ".join(err.format_message().split())
-            raise click.ClickException(
-                f"{message} (see `ape run {ctx.info_name} --help`)"
-            ) from None
-
-
 def _percent_option(ctx: click.Context, param: click.Parameter, text: str | None) -> int | None:
     """A percentage option as a WAD fraction; positive, except the seed, which may be 0."""
     if text is None:
@@ -210,7 +197,7 @@ def _wad_option(ctx: click.Context, param: click.Parameter, text: str) -> int:
         raise click.BadParameter(str(err)) from None
 
 
-@click.command(cls=OneLineErrors, short_help="the volatility-linked cap next to a fixed cap")
+@click.command(cls=OfflineCommand, short_help="the volatility-linked cap next to a fixed cap")
 @click.option(
     "--regime",
     "regimes",
