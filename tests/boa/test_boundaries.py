@@ -8,10 +8,11 @@ apply.
   premium pinning the rate to it, at the largest price and at the largest
   position of the envelope: accrual succeeds, contract == reference, to the wei
   of the closed form.
-* The ledger's hard edges (int256 margins and notionals): just inside works or
-  is rejected with a clear reason; just past, the contract reverts with no
-  reason or locks an account. Those are findings, kept as strict xfails whose
-  assertion states the behaviour wanted: they pass once it is fixed.
+* The ledger's limits (collateral 1e39 quote, positions 1e12 base): at each the
+  call works, one past it is refused with the limit's reason, however large the
+  input, so int256 margins and notionals can never be reached (these tests
+  first found four edges past int256 that reverted with no reason or locked an
+  account; SECURITY.md §6).
 * Every setter's bounds: each at its minimum and maximum, and one past.
 """
 
