@@ -5,9 +5,11 @@ Hypothesis profiles: ``ci`` (default, keeps ``make test`` well under 10 minutes 
 ``HYPOTHESIS_PROFILE=deep make test-deep``).
 """
 
+import copy
 import os
 import sys
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -183,24 +185,23 @@ def _deployment_module():
         yield deploy()
 
 
+@contextmanager
+def rolled_back(model: MarketModel):
+    """Everything the block changes on the chain and in ``model`` is undone after it."""
+    saved = copy.deepcopy(model.__dict__)
+    try:
+        with boa.env.anchor():
+            yield
+    finally:
+        model.__dict__.clear()
+        model.__dict__.update(saved)
+
+
 @pytest.fixture
 def deployment(_deployment_module):
     """A fresh market per test: every change is rolled back afterwards."""
-    with boa.env.anchor():
-        saved = _snapshot_model(_deployment_module.model)
+    with rolled_back(_deployment_module.model):
         yield _deployment_module
-        _restore_model(_deployment_module.model, saved)
-
-
-def _snapshot_model(model: MarketModel):
-    import copy
-
-    return copy.deepcopy(model.__dict__)
-
-
-def _restore_model(model: MarketModel, saved) -> None:
-    model.__dict__.clear()
-    model.__dict__.update(saved)
 
 
 @pytest.fixture

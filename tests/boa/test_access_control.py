@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import boa
 import pytest
+from conftest import rolled_back
 from eth_utils import function_signature_to_4byte_selector
 from test_market_unit import (
     MARK,
@@ -88,11 +89,8 @@ def _stage(_deployment_module):
 @pytest.fixture
 def stage(_stage):
     """The staged market, rolled back (chain and model) after each test."""
-    saved = copy.deepcopy(_stage.d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(_stage.d.model):
         yield _stage
-    _stage.d.model.__dict__.clear()
-    _stage.d.model.__dict__.update(saved)
 
 
 # ---------------------------------------------------------------- the market

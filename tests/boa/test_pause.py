@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import boa
 import pytest
+from conftest import rolled_back
 from test_market_unit import (
     MARK,
     MAX_AGE,
@@ -86,11 +87,8 @@ def _stage(_deployment_module):
 @pytest.fixture
 def stage(_stage):
     """The paused market, rolled back (chain and model) after each test."""
-    saved = copy.deepcopy(_stage.d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(_stage.d.model):
         yield _stage
-    _stage.d.model.__dict__.clear()
-    _stage.d.model.__dict__.update(saved)
 
 
 # ---------------------------------------------------------------- situations a row can need

@@ -5,7 +5,7 @@ position, -(the vault's). Contract and reference in step throughout."""
 
 import boa
 import pytest
-from conftest import deploy
+from conftest import deploy, rolled_back
 from test_market_unit import MARK, SCALE, THIRD, USD, WAD, assert_in_step, call, reject
 
 POOL_ONLY = "market: in pool mode every trade is against the vault"
@@ -26,13 +26,8 @@ def _pool():
 
 @pytest.fixture
 def pool(_pool):
-    import copy
-
-    saved = copy.deepcopy(_pool.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(_pool.model):
         yield _pool
-    _pool.model.__dict__.clear()
-    _pool.model.__dict__.update(saved)
 
 
 def books(d):

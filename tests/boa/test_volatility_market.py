@@ -17,7 +17,7 @@ from dataclasses import astuple, dataclass, replace
 
 import boa
 import pytest
-from conftest import deploy, examples
+from conftest import deploy, examples, rolled_back
 from eth_utils import event_abi_to_log_topic
 from hypothesis import given
 from hypothesis import strategies as st
@@ -262,11 +262,8 @@ def _stage(_deployment_module):
 @pytest.fixture
 def stage(_stage):
     """The staged market, rolled back (chain and model) after each test."""
-    saved = copy.deepcopy(_stage.d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(_stage.d.model):
         yield _stage
-    _stage.d.model.__dict__.clear()
-    _stage.d.model.__dict__.update(saved)
 
 
 def linked(stage, **kw):
