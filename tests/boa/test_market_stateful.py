@@ -39,6 +39,7 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+from storage import Storage, signed
 
 from fundingkit.market import Rejected, RiskParameters
 from fundingkit.rates import LINEAR, PREMIUM_CLAMP, PREMIUM_ONLY, RateParameters
@@ -50,6 +51,14 @@ WAD = 10**18
 HOUR = 3_600
 MINTED = 10**9 * 10**6  # tokens minted to each trader and the keeper
 YEAR = 365 * 86_400
+TIME_MASK = 2**64 - 1  # packed_word: a signed value over a 64-bit time
+
+
+def pair(word: int) -> tuple[int, int]:
+    """packed_word's pair: two signed 128-bit halves."""
+    low = word & (2**128 - 1)
+    return signed(word) >> 128, low - 2**128 if low >= 2**127 else low
+
 
 # Time jumps from one second to ten years, mostly short.
 gaps = st.one_of(
@@ -73,6 +82,8 @@ class MarketMachine(RuleBasedStateMachine):
         self.unbacked = 0  # losses neither insurance nor a side could take (WAD)
 
     def teardown(self):
+        if self.d is not None:
+            self.getters_read_what_storage_holds()
         self._anchor.__exit__(None, None, None)
         campaign.sequence_done()
 
@@ -370,59 +381,108 @@ class MarketMachine(RuleBasedStateMachine):
             m.sampled_price(),
         )
 
+    def getters_read_what_storage_holds(self):
+        """Once per sequence: the getters the per-step check skips agree with it."""
+        market, stored, token = self.d.market, Storage(self.d.market), Storage(self.d.token)
+        index_word = stored.word("funding_accrual.packed_index")
+        assert (market.funding_index(), market.last_accrual()) == (
+            signed(index_word) >> 64,
+            index_word & TIME_MASK,
+        )
+        assert market.interval_start() == stored.word("premium_rate.packed_premium") & TIME_MASK
+        assert (market.premium_sum(), market.last_premium_average()) == pair(
+            stored.word("premium_rate.packed_sums")
+        )
+        assert market.socialised_losses() == pair(stored.word("ledger.packed_losses"))
+        assert market.sampled_price() == stored.word("funding_accrual.sampled_price")
+        assert market.paused() == bool(stored.word("pausable.paused"))
+        assert market.open_interest() == stored.word("ledger.open_interest")
+        assert market.funding_horizon() == stored.word("funding_horizon")
+        assert market.surplus() == stored.int("ledger.surplus")
+        assert market.total_collateral() == stored.word("ledger.total_collateral")
+        assert market.skew() == -stored.int("ledger.accounts", self.d.model.vault, member=1)
+        for a in self.accounts:
+            assert market.accounts(a) == tuple(
+                stored.int("ledger.accounts", a, member=m) for m in range(3)
+            )
+            if a != self.insurance:
+                assert self.d.token.balanceOf(a) == token.word("erc20.balanceOf", a)
+        assert self.d.token.totalSupply() == token.word("erc20.totalSupply")
+
     # ---- invariants --------------------------------------------------------
-    # One invariant reads every view once per step (the EVM calls are the cost).
+    # One invariant per step. Stored values are read from storage by the layout
+    # (a getter per value would cost an EVM call each); the derived views, which
+    # read the feeds and project the interval, are called: half of them per step,
+    # in turn, and the per-account ones for one account per step.
 
     @precondition(lambda self: self.d is not None)
     @invariant()
     def contract_equals_reference_and_books_balance(self):
-        market, model, token = self.d.market, self.d.model, self.d.token
-        state = model.interval_state
-        assert market.funding_index() == model.funding_index
-        assert market.last_accrual() == model.last_accrual
-        assert market.sampled_price() == model.sampled_price
-        assert market.sampled_premium() == model.sampled_premium
-        assert market.interval_start() == state.interval_start
-        assert market.premium_sum() == state.premium_sum
-        assert market.last_premium_average() == state.last_premium_average
-        assert market.interval() == model.params.interval
-        assert market.cap() == model.params.cap
-        assert market.paused() == model.paused
-        assert market.open_interest() == model.open_interest
-        assert market.socialised_losses() == (model.long_loss, model.short_loss)
-        assert market.funding_horizon() == model.risk.funding_horizon
-        assert market.skew() == model.skew()
-        surplus, total = market.surplus(), market.total_collateral()
+        market, model = self.d.market, self.d.model
+        if not hasattr(self, "stored"):
+            self.stored, self.token_stored = Storage(market), Storage(self.d.token)
+        stored, state = self.stored, model.interval_state
+        index_word = stored.word("funding_accrual.packed_index")
+        assert (signed(index_word) >> 64, index_word & TIME_MASK) == (
+            model.funding_index,
+            model.last_accrual,
+        )
+        assert stored.word("funding_accrual.sampled_price") == model.sampled_price
+        assert stored.word("premium_rate.packed_premium") & TIME_MASK == state.interval_start
+        assert pair(stored.word("premium_rate.packed_sums")) == (
+            state.premium_sum,
+            state.last_premium_average,
+        )
+        assert pair(stored.word("ledger.packed_losses")) == (model.long_loss, model.short_loss)
+        assert stored.word("pausable.paused") == model.paused
+        assert stored.word("ledger.open_interest") == model.open_interest
+        assert stored.word("funding_horizon") == model.risk.funding_horizon
+        surplus, total = stored.int("ledger.surplus"), stored.word("ledger.total_collateral")
         assert (surplus, total) == (model.surplus, model.total_collateral)
+        # Packed parameters: through their getters.
+        assert market.sampled_premium() == model.sampled_premium
+        assert (market.interval(), market.cap()) == (model.params.interval, model.params.cap)
 
-        accounts = {a: tuple(market.accounts(a)) for a in self.accounts}
-        for address, stored in accounts.items():
+        accounts = {
+            a: tuple(stored.int("ledger.accounts", a, member=m) for m in range(3))
+            for a in self.accounts
+        }
+        for address, (margin, position, snapshot) in accounts.items():
             account = model.account(address)
-            assert stored == (account.margin, account.position, account.index_snapshot)
-        # The derived per-account views, for one account per step in turn.
-        self.turn = (getattr(self, "turn", -1) + 1) % len(self.accounts)
-        address = self.accounts[self.turn]
-        assert market.pending_funding(address) == model.pending_funding(address)
-        assert market.projected_margin(address) == model.projected_margin(address)
+            assert (margin, position, snapshot) == (
+                account.margin,
+                account.position,
+                account.index_snapshot,
+            )
+        assert -stored.int("ledger.accounts", model.vault, member=1) == model.skew()
 
-        rate, next_rate = market.current_rate(), market.next_rate()
-        assert market.current_funding_index() == model.current_funding_index()
-        assert (rate, next_rate) == (model.current_rate(), model.next_rate())
-        assert market.premium_average() == model.premium_average()
-        cap = model.params.cap
-        assert -cap <= rate <= cap and -cap <= next_rate <= cap
+        self.turn = getattr(self, "turn", -1) + 1
+        if self.turn % 2:
+            # The derived per-account views, for one account per odd step in turn.
+            address = self.accounts[self.turn // 2 % len(self.accounts)]
+            assert market.pending_funding(address) == model.pending_funding(address)
+            assert market.projected_margin(address) == model.projected_margin(address)
+            assert market.premium_average() == model.premium_average()
+        else:
+            rate, next_rate = market.current_rate(), market.next_rate()
+            assert market.current_funding_index() == model.current_funding_index()
+            assert (rate, next_rate) == (model.current_rate(), model.next_rate())
+            cap = model.params.cap
+            assert -cap <= rate <= cap and -cap <= next_rate <= cap
 
         # Positions sum to zero; the longs' sum is the open interest.
-        positions = [stored[1] for stored in accounts.values()]
+        positions = [position for _, position, _ in accounts.values()]
         assert sum(positions) == 0
         assert sum(p for p in positions if p > 0) == model.open_interest
         # Conservation at every moment, to the wei.
-        held = token.balanceOf(market) * 10**12
-        assert held == total == sum(stored[0] for stored in accounts.values()) + surplus
+        token = self.token_stored
+        held = token.word("erc20.balanceOf", market.address) * 10**12
+        assert held == total == sum(margin for margin, _, _ in accounts.values()) + surplus
         # No tokens are created: everything minted is in a wallet or the market.
-        wallets = {a: token.balanceOf(a) for a in (*TRADERS, KEEPER)}
+        wallets = {a: token.word("erc20.balanceOf", a) for a in (*TRADERS, KEEPER)}
         assert wallets == {a: model.wallet.get(a, 0) for a in wallets}
-        assert token.totalSupply() == sum(wallets.values()) + held // 10**12 == MINTED * 5
+        supply = token.word("erc20.totalSupply")
+        assert supply == sum(wallets.values()) + held // 10**12 == MINTED * 5
 
 
 TestMarketMachine = MarketMachine.TestCase
