@@ -36,6 +36,8 @@
 from ethereum.ercs import IERC20
 from ethereum.ercs import IERC20Detailed
 
+from .interfaces import IRateModel
+
 from snekmate.auth import ownable
 initializes: ownable
 
@@ -116,6 +118,10 @@ COLLATERAL_SCALE: public(immutable(uint256))
 # @dev Pool mode: the liquidity vault, an ordinary account that is the
 # counterparty of every trade (the zero address: any two accounts trade).
 VAULT: public(immutable(address))
+# @dev A rate model contract that sets the rate in place of the premium formula
+# (velocity, skew-proportional, external), or the zero address. Fixed at
+# deployment; the model serves this market only and is accrued by every accrual.
+RATE_MODEL: public(immutable(IRateModel))
 
 
 # @dev The index (spot) and mark (perp) feeds, AggregatorV3-shaped.
@@ -279,6 +285,7 @@ def __init__(
     operator: address,
     vault: address,
     formula: uint8,
+    rate_model: IRateModel,
 ):
     """
     @dev Both feeds must give a usable reading now: it is the first sample.
@@ -299,6 +306,8 @@ def __init__(
     @param vault Pool mode's liquidity vault, or the zero address.
     @param formula The rate formula: 0 premium-clamp (the default of BitMEX,
            Binance, Hyperliquid), 1 linear (Pavg + I), 2 premium only (Pavg).
+    @param rate_model A rate model deployed for this market's address, which
+           then sets the rate instead of `formula`, or the zero address.
     """
     ownable.__init__()
     ownable_2step.__init__()
@@ -323,6 +332,11 @@ def __init__(
         formula, interval, interest, dampener, cap, premium_rate._premium(mark.price, index.price)
     )
     funding_accrual.__init__(index.price)
+    RATE_MODEL = rate_model
+    if rate_model.address != empty(address):
+        assert staticcall rate_model.market() == self, "market: the rate model serves another market"
+        # Brings the model to now: its accruals start with the market's.
+        extcall rate_model.accrue(index.price, 0, 0, 0)
     self._set_risk_parameters(
         initial_margin_ratio, maintenance_margin_ratio, price_band, liquidation_fee, funding_horizon
     )
@@ -640,7 +654,7 @@ def current_funding_index() -> int256:
     """
     index: int256 = 0
     state: premium_rate.Projection = empty(premium_rate.Projection)
-    index, state = funding_accrual._current()
+    index, state = self._current()
     return index
 
 
@@ -653,8 +667,11 @@ def current_rate() -> int256:
     """
     index: int256 = 0
     state: premium_rate.Projection = empty(premium_rate.Projection)
-    index, state = funding_accrual._current()
-    return premium_rate._rate_for(state.last_premium_average)
+    index, state = self._current()
+    now_rate: int256 = 0
+    next_rate: int256 = 0
+    now_rate, next_rate = self._rates(state)
+    return now_rate
 
 
 @external
@@ -666,8 +683,11 @@ def next_rate() -> int256:
     """
     index: int256 = 0
     state: premium_rate.Projection = empty(premium_rate.Projection)
-    index, state = funding_accrual._current()
-    return premium_rate._next_rate(state, block.timestamp)
+    index, state = self._current()
+    now_rate: int256 = 0
+    next_rate: int256 = 0
+    now_rate, next_rate = self._rates(state)
+    return next_rate
 
 
 @external
@@ -679,7 +699,7 @@ def premium_average() -> int256:
     """
     index: int256 = 0
     state: premium_rate.Projection = empty(premium_rate.Projection)
-    index, state = funding_accrual._current()
+    index, state = self._current()
     elapsed: uint256 = block.timestamp - state.interval_start
     if elapsed == 0:
         return premium_rate._held_premium()
@@ -695,7 +715,7 @@ def pending_funding(account: address) -> int256:
     """
     index: int256 = 0
     state: premium_rate.Projection = empty(premium_rate.Projection)
-    index, state = funding_accrual._current()
+    index, state = self._current()
     account_state: ledger.Account = ledger.accounts[account]
     position: int256 = account_state.position
     return ledger._owed(position, account_state.index_snapshot, ledger._side_index(position, index))
@@ -712,7 +732,7 @@ def projected_margin(account: address) -> int256:
     """
     index: int256 = 0
     state: premium_rate.Projection = empty(premium_rate.Projection)
-    index, state = funding_accrual._current()
+    index, state = self._current()
     account_state: ledger.Account = ledger.accounts[account]
     position: int256 = account_state.position
     pending: int256 = ledger._owed(position, account_state.index_snapshot, ledger._side_index(position, index))
@@ -776,8 +796,74 @@ def _accrue():
     @dev Brings the index to now with the held samples, then reads both feeds
          and samples them for the next stretch (see `_sample`).
     """
-    if funding_accrual._accrue():
+    if self._advance():
         self._sample(self._read_feeds())
+
+
+@internal
+def _advance() -> bool:
+    """
+    @dev Brings the index to now with the held samples: under the premium
+         formula, or by the rate model's step over the gap.
+    @return bool True when time has passed since the last accrual.
+    """
+    if RATE_MODEL.address == empty(address):
+        return funding_accrual._accrue()
+    if funding_accrual._last_accrual() == block.timestamp:
+        return False
+    skew: int256 = 0
+    longs: uint256 = 0
+    shorts: uint256 = 0
+    skew, longs, shorts = self._trader_interest()
+    funding_accrual._add(extcall RATE_MODEL.accrue(funding_accrual.sampled_price, skew, longs, shorts))
+    return True
+
+
+@internal
+@view
+def _current() -> (int256, premium_rate.Projection):
+    """
+    @dev The index and the interval state as an accrual now would leave them.
+         Under a rate model the interval state stays as stored.
+    """
+    if RATE_MODEL.address == empty(address):
+        return funding_accrual._current()
+    skew: int256 = 0
+    longs: uint256 = 0
+    shorts: uint256 = 0
+    skew, longs, shorts = self._trader_interest()
+    step: int256 = staticcall RATE_MODEL.pending(funding_accrual.sampled_price, skew, longs, shorts)
+    return funding_accrual._index() + step, premium_rate._stored_state()
+
+
+@internal
+@view
+def _rates(state: premium_rate.Projection) -> (int256, int256):
+    """
+    @dev The rate in force and the next rate, per interval (WAD). A rate model
+         knows only the rate now: it is both.
+    """
+    if RATE_MODEL.address == empty(address):
+        return premium_rate._rate_for(state.last_premium_average), premium_rate._next_rate(state, block.timestamp)
+    skew: int256 = 0
+    longs: uint256 = 0
+    shorts: uint256 = 0
+    skew, longs, shorts = self._trader_interest()
+    rate: int256 = staticcall RATE_MODEL.rate_per_period(premium_rate._parameters().interval, skew, longs, shorts)
+    return rate, rate
+
+
+@internal
+@view
+def _trader_interest() -> (int256, uint256, uint256):
+    """
+    @dev The traders' skew -(vault position) and their long and short open
+         interest (base, WAD): every account but the vault is a trader. Without
+         a vault the skew is 0 and both sides are the open interest.
+    """
+    vault: int256 = ledger.accounts[VAULT].position
+    longs: uint256 = ledger.open_interest
+    return -vault, longs - convert(max(vault, 0), uint256), longs - convert(max(-vault, 0), uint256)
 
 
 @internal
@@ -786,7 +872,7 @@ def _accrue_and_read() -> Feeds:
     @dev `_accrue`, returning fresh readings of both feeds: the ones the
          accrual sampled, or new ones when the market already accrued this block.
     """
-    accrued: bool = funding_accrual._accrue()
+    accrued: bool = self._advance()
     feeds: Feeds = self._read_feeds()
     if accrued:
         self._sample(feeds)
@@ -883,7 +969,7 @@ def _meets_margin(account: address, price: uint256, ratio: uint256) -> bool:
     position: int256 = ledger.accounts[account].position
     index: int256 = 0
     state: premium_rate.Projection = empty(premium_rate.Projection)
-    index, state = funding_accrual._current()
+    index, state = self._current()
     forecast: int256 = self._funding_forecast(position, price, state)
     return ledger._value(account, price) - forecast >= ledger._margin_required(position, price, ratio)
 
@@ -904,8 +990,9 @@ def _funding_forecast(position: int256, price: uint256, state: premium_rate.Proj
     # Per unit of base over the horizon, at a rate R per interval: p * R * h / (T * WAD).
     scale: int256 = convert(price * horizon, int256)
     period: int256 = convert(premium_rate._parameters().interval * fixed_point.WAD, int256)
-    now_rate: int256 = premium_rate._rate_for(state.last_premium_average)
-    next_rate: int256 = premium_rate._next_rate(state, block.timestamp)
+    now_rate: int256 = 0
+    next_rate: int256 = 0
+    now_rate, next_rate = self._rates(state)
     # The worse rate for this side: the higher for a long, the lower for a short.
     rate: int256 = max(now_rate, next_rate) if position > 0 else min(now_rate, next_rate)
     return max(ledger._owed(position, 0, scale * rate // period), 0)

@@ -183,6 +183,7 @@ def market_constructor_args(
     max_age: int,
     risk: RiskParameters,
     vault: str = ZERO_ADDRESS,
+    rate_model: str = ZERO_ADDRESS,
 ) -> tuple:
     """FundingMarket's constructor arguments, in its order: the one place that knows it
     (the Ape deployment here and the titanoboa tests both use it)."""
@@ -203,6 +204,7 @@ def market_constructor_args(
         operator,
         vault,
         params.formula,
+        rate_model,
     )
 
 

@@ -182,6 +182,7 @@ class MarketModel:
         risk: RiskParameters = RiskParameters(),
         insurance="insurance",
         vault=ZERO_ADDRESS,
+        rate_model=None,
     ):
         self.now = now
         _require(collateral_decimals <= 18, "market: collateral has more than 18 decimals")
@@ -216,6 +217,15 @@ class MarketModel:
         self.sampled_price = index.price
         self.funding_index = 0
         self.last_accrual = now
+        # A rate model (fundingkit.models.deployed) setting the rate instead of
+        # `params.formula`, or None. The contract brings it to now at deployment.
+        self.rate_model = rate_model
+        if rate_model is not None:
+            _require(
+                str(rate_model.market).lower() == str(insurance).lower(),
+                "market: the rate model serves another market",
+            )
+            _, self.rate_model = rate_model.accrue(insurance, index.price, 0, 0, 0, now)
 
         self.accounts: dict = {}
         self.total_collateral = 0
@@ -242,10 +252,16 @@ class MarketModel:
         since = self.last_accrual
         if since == self.now:
             return False
-        rate_time, self.interval_state = project(
-            self.params, self.interval_state, self.sampled_premium, since, self.now
-        )
-        self.funding_index += funding_delta(self.sampled_price, rate_time, self.params.interval)
+        if self.rate_model is None:
+            rate_time, self.interval_state = project(
+                self.params, self.interval_state, self.sampled_premium, since, self.now
+            )
+            self.funding_index += funding_delta(self.sampled_price, rate_time, self.params.interval)
+        else:
+            step, self.rate_model = self.rate_model.accrue(
+                self.insurance, self.sampled_price, *self.trader_interest(), self.now
+            )
+            self.funding_index += step
         self.last_accrual = self.now
         index = self.index_feed.read(self.now, self.max_age)
         if index.ok:
@@ -486,6 +502,14 @@ class MarketModel:
 
     # ---- administration ----------------------------------------------------
 
+    def change_rate_model(self, change) -> None:
+        """A setter of the rate model contract, which accrues the market first (and
+        with it the model): ``change(model)`` returns the model after the change or
+        raises ``Rejected``; nothing changes then."""
+        with self._transaction():
+            self.accrue()
+            self.rate_model = change(self.rate_model)
+
     def set_operator(self, caller, operator) -> None:
         self._only_owner(caller)
         self.operator = operator
@@ -585,6 +609,9 @@ class MarketModel:
         return self.accounts.get(address, Account())
 
     def _current(self) -> tuple[int, IntervalState]:
+        if self.rate_model is not None:
+            step = self.rate_model.pending(self.sampled_price, *self.trader_interest(), self.now)
+            return self.funding_index + step, self.interval_state
         if self.last_accrual == self.now:
             return self.funding_index, self.interval_state
         rate_time, state = project(
@@ -597,11 +624,23 @@ class MarketModel:
     def current_funding_index(self) -> int:
         return self._current()[0]
 
+    def _rates(self, state: IntervalState) -> tuple[int, int]:
+        """The rate in force and the next rate, per interval; a rate model's rate now is both."""
+        if self.rate_model is not None:
+            rate = self.rate_model.rate_per_period(
+                self.params.interval, *self.trader_interest(), self.now
+            )
+            return rate, rate
+        return (
+            self.params.rate(state.last_premium_average),
+            next_rate(self.params, state, self.sampled_premium, self.now),
+        )
+
     def current_rate(self) -> int:
-        return self.params.rate(self._current()[1].last_premium_average)
+        return self._rates(self._current()[1])[0]
 
     def next_rate(self) -> int:
-        return next_rate(self.params, self._current()[1], self.sampled_premium, self.now)
+        return self._rates(self._current()[1])[1]
 
     def premium_average(self) -> int:
         state = self._current()[1]
@@ -619,6 +658,12 @@ class MarketModel:
         """Pool mode: the traders' net position, -(the vault's position)."""
         return -self.account(self.vault).position
 
+    def trader_interest(self) -> tuple[int, int, int]:
+        """A rate model's inputs: the traders' skew and their long and short open
+        interest (every account but the vault)."""
+        vault = self.account(self.vault).position
+        return -vault, self.open_interest - max(vault, 0), self.open_interest - max(-vault, 0)
+
     def projected_margin(self, address) -> int:
         """Margin after pending funding and the forecast over the horizon."""
         account = self.account(address)
@@ -626,10 +671,7 @@ class MarketModel:
         return account.margin - self.pending_funding(address) - forecast
 
     def _forecast(self, position: int, price: int, state: IntervalState) -> int:
-        rates = (
-            self.params.rate(state.last_premium_average),
-            next_rate(self.params, state, self.sampled_premium, self.now),
-        )
+        rates = self._rates(state)
         return funding_forecast(
             position, price, rates, self.risk.funding_horizon, self.params.interval
         )

@@ -83,6 +83,20 @@ def _accrue() -> bool:
 
 
 @internal
+def _add(step: int256):
+    """
+    @dev Moves F by `step` (a rate model's index step over the gap) and stamps now.
+    """
+    self.packed_index = packed_word._pack(packed_word._value(self.packed_index) + step, block.timestamp)
+
+
+@internal
+@view
+def _last_accrual() -> uint256:
+    return packed_word._time(self.packed_index)
+
+
+@internal
 @view
 def _index() -> int256:
     """
@@ -100,12 +114,7 @@ def _current() -> (int256, premium_rate.Projection):
     word: uint256 = self.packed_index
     since: uint256 = packed_word._time(word)
     if since == block.timestamp:
-        return packed_word._value(word), premium_rate.Projection(
-            rate_time=0,
-            interval_start=premium_rate._interval_start(),
-            premium_sum=premium_rate._premium_sum(),
-            last_premium_average=premium_rate._last_premium_average(),
-        )
+        return packed_word._value(word), premium_rate._stored_state()
     projection: premium_rate.Projection = premium_rate._project(since, block.timestamp)
     delta: int256 = self._funding_delta(projection.rate_time, premium_rate._parameters().interval)
     return packed_word._value(word) + delta, projection

@@ -413,6 +413,20 @@ def _next_rate(state: Projection, now: uint256) -> int256:
 
 @internal
 @view
+def _stored_state() -> Projection:
+    """
+    @dev The interval state as the last accrual left it (no rate integral).
+    """
+    return Projection(
+        rate_time=0,
+        interval_start=self._interval_start(),
+        premium_sum=self._premium_sum(),
+        last_premium_average=self._last_premium_average(),
+    )
+
+
+@internal
+@view
 def _interval_start() -> uint256:
     return packed_word._time(self.packed_premium)
 

@@ -19,11 +19,16 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from deployers import MARKET, ORACLE, TOKEN  # noqa: E402
+from deployers import EXTERNAL_MODEL, MARKET, ORACLE, SKEW_MODEL, TOKEN, VELOCITY_MODEL  # noqa: E402
+from eth._utils.address import generate_contract_address  # noqa: E402
 
 from fundingkit.deployment import market_constructor_args  # noqa: E402
 from fundingkit.feeds import MockFeed  # noqa: E402
 from fundingkit.market import ZERO_ADDRESS, MarketModel, RiskParameters  # noqa: E402
+from fundingkit.models import deployed  # noqa: E402
+from fundingkit.models.external_rate import ExternalParameters  # noqa: E402
+from fundingkit.models.skew_rate import SkewParameters  # noqa: E402
+from fundingkit.models.velocity_rate import VelocityParameters  # noqa: E402
 from fundingkit.rates import RateParameters  # noqa: E402
 
 _COMMON = dict(
@@ -100,6 +105,8 @@ class Deployment:
     owner: str
     operator: str
     feeder: str
+    rate_model: object = None  # the rate model contract, if the market has one
+    rate_provider: str | None = None  # an external rate model's provider
 
     def set_time(self, timestamp: int) -> None:
         boa.env.evm.patch.timestamp = timestamp
@@ -135,7 +142,10 @@ def deploy(
     token_decimals: int = TOKEN_DECIMALS,
     index_answer: int = INDEX_PRICE,
     mark_answer: int = MARK_PRICE,
+    rate_model: VelocityParameters | SkewParameters | ExternalParameters | None = None,
 ) -> Deployment:
+    """A market (with its rate model contract, when `rate_model` gives its
+    parameters) and its reference, in step at START_TIME."""
     owner = boa.env.generate_address("owner")
     operator = boa.env.generate_address("operator")
     feeder = boa.env.generate_address("feeder")
@@ -150,6 +160,10 @@ def deploy(
         mark_oracle.submit(mark_answer)
     index_feed.submit(index_answer, START_TIME)
     mark_feed.submit(mark_answer, START_TIME)
+    model_contract, model_reference, rate_provider = None, None, None
+    if rate_model is not None:
+        rate_provider = boa.env.generate_address("rate provider")
+        model_contract, model_reference = _deploy_rate_model(rate_model, owner, rate_provider)
     with boa.env.prank(owner):
         market = MARKET.deploy(
             *market_constructor_args(
@@ -161,6 +175,7 @@ def deploy(
                 max_age=max_age,
                 risk=risk,
                 vault=vault,
+                rate_model=model_contract.address if model_contract else ZERO_ADDRESS,
             )
         )
     model = MarketModel(
@@ -175,8 +190,44 @@ def deploy(
         risk=risk,
         insurance=market.address,
         vault=vault,
+        rate_model=model_reference,
     )
-    return Deployment(token, index_oracle, mark_oracle, market, model, owner, operator, feeder)
+    return Deployment(
+        token,
+        index_oracle,
+        mark_oracle,
+        market,
+        model,
+        owner,
+        operator,
+        feeder,
+        model_contract,
+        rate_provider,
+    )
+
+
+def _deploy_rate_model(params, owner: str, rate_provider: str):
+    """Deploys the rate model contract for the address the owner's next deployment
+    (the market) will have; returns it and its reference."""
+    nonce = boa.env.evm.vm.state.get_nonce(boa.environment.Address(owner).canonical_address)
+    market = boa.environment.Address(
+        generate_contract_address(boa.environment.Address(owner).canonical_address, nonce + 1)
+    )
+    with boa.env.prank(owner):
+        if isinstance(params, VelocityParameters):
+            args = (params.skew_scale, params.max_velocity, params.cap)
+            contract = VELOCITY_MODEL.deploy(market, *args)
+            reference = deployed.VelocityRateModel.deploy(market, owner, params, START_TIME)
+        elif isinstance(params, SkewParameters):
+            contract = SKEW_MODEL.deploy(market, params.factor, params.exponent, params.cap)
+            reference = deployed.SkewRateModel.deploy(market, owner, params, START_TIME)
+        else:
+            args = (rate_provider, params.max_rate, params.max_change_per_second)
+            contract = EXTERNAL_MODEL.deploy(market, *args)
+            reference = deployed.ExternalRateModel.deploy(
+                market, owner, rate_provider, params, START_TIME
+            )
+    return contract, reference
 
 
 @pytest.fixture(scope="module")

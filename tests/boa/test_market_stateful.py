@@ -42,6 +42,10 @@ from hypothesis.stateful import (
 from storage import Storage, signed
 
 from fundingkit.market import Rejected, RiskParameters
+from fundingkit.models import deployed
+from fundingkit.models.external_rate import ExternalParameters
+from fundingkit.models.skew_rate import SkewParameters
+from fundingkit.models.velocity_rate import DAY, VelocityParameters
 from fundingkit.rates import LINEAR, PREMIUM_CLAMP, PREMIUM_ONLY, RateParameters
 
 TRADERS = [boa.env.generate_address(f"trader{i}") for i in range(4)]
@@ -70,6 +74,32 @@ gaps = st.one_of(
 traders = st.sampled_from(TRADERS)
 callers = st.sampled_from([*TRADERS, KEEPER])
 premium_bps = st.integers(-500, 500)  # mark vs index, in basis points
+
+# Rate model contracts' parameters: valid ones, and for the setters a few past the bounds.
+velocity_parameters = st.builds(
+    VelocityParameters,
+    skew_scale=st.sampled_from([WAD, 10**20, 10**22, 10**24]),
+    max_velocity=st.sampled_from([0, 10**17, 3 * WAD, 100 * WAD]),
+    cap=st.sampled_from([10**15, 10**17, WAD, 10 * WAD]),
+)
+skew_parameters = st.builds(
+    SkewParameters,
+    factor=st.sampled_from([0, 10**9, 10**12, 10**15]),
+    exponent=st.sampled_from([1, 2]),
+    cap=st.sampled_from([10**9, 10**11, 10**13]),
+)
+external_parameters = st.builds(
+    ExternalParameters,
+    max_rate=st.sampled_from([10**9, 10**11, 10**13]),
+    max_change_per_second=st.sampled_from([1, 10**6, 10**9, 10**13]),
+)
+NEW_MODEL_PARAMETERS = {
+    deployed.VelocityRateModel: st.one_of(
+        velocity_parameters, st.just(VelocityParameters(WAD, 3 * WAD, 10 * WAD + 1))
+    ),
+    deployed.SkewRateModel: st.one_of(skew_parameters, st.just(SkewParameters(10**12, 3, 10**13))),
+    deployed.ExternalRateModel: st.one_of(external_parameters, st.just(ExternalParameters(0, 1))),
+}
 
 
 class MarketMachine(RuleBasedStateMachine):
@@ -122,8 +152,17 @@ class MarketMachine(RuleBasedStateMachine):
         bps=premium_bps,
         horizon=st.sampled_from([0, 0, HOUR, 7 * 86_400]),
         pool=st.booleans(),
+        # Half the markets under the premium formula, half under a rate model contract.
+        rate_model=st.one_of(
+            st.none(),
+            st.none(),
+            st.none(),
+            velocity_parameters,
+            skew_parameters,
+            external_parameters,
+        ),
     )
-    def market(self, formula, index, bps, horizon, pool):
+    def market(self, formula, index, bps, horizon, pool, rate_model):
         answer = index * 10**8
         self.d = deploy(
             params=RateParameters(formula=formula),
@@ -132,6 +171,7 @@ class MarketMachine(RuleBasedStateMachine):
             risk=RiskParameters(funding_horizon=horizon),
             # Pool mode: the first trader is the vault, every trade must be against it.
             vault=TRADERS[0] if pool else "0x" + "00" * 20,
+            rate_model=rate_model,
         )
         for account in (*TRADERS, KEEPER):
             self.d.fund(account, MINTED)
@@ -276,6 +316,33 @@ class MarketMachine(RuleBasedStateMachine):
         self.both(
             lambda: self.d.market.set_risk_parameters(*risk, sender=self.d.owner),
             lambda: self.d.model.set_risk_parameters(self.d.owner, *risk),
+        )
+
+    @precondition(lambda self: self.d is not None and self.d.rate_model is not None)
+    @rule(by_owner=st.booleans(), data=st.data())
+    def change_model_parameters(self, by_owner, data):
+        """The rate model's owner (or a stranger) changes its parameters: the market
+        accrues first, the new parameters apply from now."""
+        model = self.d.model
+        params = data.draw(NEW_MODEL_PARAMETERS[type(model.rate_model)])
+        caller = self.d.owner if by_owner else STRANGER
+        self.both(
+            lambda: self.d.rate_model.set_parameters(*astuple(params), sender=caller),
+            lambda: model.change_rate_model(lambda m: m.set_parameters(caller, params, model.now)),
+        )
+
+    @precondition(
+        lambda self: (
+            self.d is not None and isinstance(self.d.model.rate_model, deployed.ExternalRateModel)
+        )
+    )
+    @rule(requested=st.integers(-(10**14), 10**14), by_provider=st.booleans())
+    def provider_sets_rate(self, requested, by_provider):
+        model = self.d.model
+        caller = self.d.rate_provider if by_provider else STRANGER
+        self.both(
+            lambda: self.d.rate_model.set_rate(requested, sender=caller),
+            lambda: model.change_rate_model(lambda m: m.set_rate(caller, requested, model.now)),
         )
 
     @rule(
@@ -467,7 +534,7 @@ class MarketMachine(RuleBasedStateMachine):
             rate, next_rate = market.current_rate(), market.next_rate()
             assert market.current_funding_index() == model.current_funding_index()
             assert (rate, next_rate) == (model.current_rate(), model.next_rate())
-            cap = model.params.cap
+            cap = self.rate_bound()
             assert -cap <= rate <= cap and -cap <= next_rate <= cap
 
         # Positions sum to zero; the longs' sum is the open interest.
@@ -483,6 +550,39 @@ class MarketMachine(RuleBasedStateMachine):
         assert wallets == {a: model.wallet.get(a, 0) for a in wallets}
         supply = token.word("erc20.totalSupply")
         assert supply == sum(wallets.values()) + held // 10**12 == MINTED * 5
+        if model.rate_model is not None:
+            self.rate_model_matches()
+
+    def rate_model_matches(self):
+        """The model contract's state is the reference's; its last accrual is the market's."""
+        contract, reference = self.d.rate_model, self.d.model.rate_model
+        state = reference.state
+        assert contract.checkpoint_time() == state.checkpoint_time == self.d.model.last_accrual
+        if isinstance(reference, deployed.VelocityRateModel):
+            assert (contract.scaled_rate(), contract.skew()) == (state.scaled_rate, state.skew)
+            stored = (contract.skew_scale(), contract.max_velocity(), contract.cap())
+        elif isinstance(reference, deployed.SkewRateModel):
+            assert (contract.long_open_interest(), contract.short_open_interest()) == (
+                state.long_open_interest,
+                state.short_open_interest,
+            )
+            stored = (contract.factor(), contract.exponent(), contract.cap())
+        else:
+            assert (contract.rate(), contract.rate_set_time()) == (state.rate, state.rate_set_time)
+            stored = (contract.max_rate(), contract.max_change_per_second())
+        assert stored == astuple(reference.params)
+
+    def rate_bound(self) -> int:
+        """The largest |rate| per interval: the premium formula's cap, or the model's."""
+        model = self.d.model
+        interval, reference = model.params.interval, model.rate_model
+        if reference is None:
+            return model.params.cap
+        if isinstance(reference, deployed.VelocityRateModel):
+            return reference.params.cap * interval // DAY
+        if isinstance(reference, deployed.SkewRateModel):
+            return reference.params.cap * interval
+        return reference.params.max_rate * interval
 
 
 TestMarketMachine = MarketMachine.TestCase
