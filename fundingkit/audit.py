@@ -1241,6 +1241,25 @@ def find_deployment_block(
     return None
 
 
+def _refuse_rate_model_markets(request: Request, market: str, block: int) -> None:
+    """The replay knows the premium formula; a market deployed with a rate model
+    contract (MATH.md §18) would show every accrual as a mismatch. Say so instead."""
+    from ape.exceptions import ApeException
+
+    selector = function_signature_to_4byte_selector("RATE_MODEL()")
+    try:
+        answer = eth_call(request, market, selector, block)
+    except ApeException:  # a market from before rate models: no such getter
+        return
+    if len(answer) == 32 and int.from_bytes(answer, "big") != 0:
+        model = checksum("0x" + answer[12:].hex())
+        raise AuditError(
+            f"the market at {market} sets its rate with the rate model contract {model} "
+            "(MATH.md §18); the audit replays the premium formula only and does not check "
+            "rate model markets yet"
+        )
+
+
 def audit_market(
     market_address: str,
     *,
@@ -1265,6 +1284,7 @@ def audit_market(
         from_block = find_deployment_block(request, address, last, abi=abi, page=page)
         if from_block is None:
             raise AuditError(f"no contract at {address} (as of block {last})")
+    _refuse_rate_model_markets(request, address, last)
     account_state, market_state = view_reader(request, address, abi, last)
     cap_sources, source_state = cap_source_reader(request, last, page)
     result = audit_events(

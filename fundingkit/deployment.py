@@ -37,7 +37,7 @@ import os
 import re
 import time
 import tomllib
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, astuple, dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import partial
 from pathlib import Path
@@ -133,6 +133,12 @@ class Deployment:
     timestamp: int  # ... and its timestamp
     index_submitted_at: int  # block timestamp of the index feed's first answer
     mark_submitted_at: int
+    # A rate model contract the market was deployed with (MATH.md §18), its
+    # parameters, its deployment time and (external model) its rate provider.
+    rate_model: Any = None
+    rate_model_parameters: Any = None
+    rate_model_deployed_at: int = 0
+    rate_provider: Any = None
 
     @property
     def feeder(self):
@@ -170,7 +176,26 @@ class Deployment:
             risk=c.risk_parameters,
             insurance=str(self.market.address),
             vault=str(self.market.VAULT()),
+            rate_model=self.rate_model_reference(),
         )
+
+    def rate_model_reference(self):
+        """The reference of the rate model contract as deployed (None without one)."""
+        from fundingkit.models import deployed
+        from fundingkit.models.external_rate import ExternalParameters
+        from fundingkit.models.skew_rate import SkewParameters
+
+        params = self.rate_model_parameters
+        if params is None:
+            return None
+        market, owner = str(self.market.address), str(self.deployer.address)
+        now = self.rate_model_deployed_at
+        if isinstance(params, ExternalParameters):
+            provider = str(self.rate_provider.address)
+            return deployed.ExternalRateModel.deploy(market, owner, provider, params, now)
+        if isinstance(params, SkewParameters):
+            return deployed.SkewRateModel.deploy(market, owner, params, now)
+        return deployed.VelocityRateModel.deploy(market, owner, params, now)
 
 
 def market_constructor_args(
@@ -215,6 +240,8 @@ def deploy(
     operator=None,
     vault=None,
     market_container=None,
+    rate_model=None,
+    rate_provider=None,
 ) -> Deployment:
     """Deploys token, both oracles (with first answers) and the market, from ``deployer``.
 
@@ -222,7 +249,10 @@ def deploy(
     (default: the deployer) submits trades; ``vault`` (default: none) makes it a pool-mode
     market whose every trade is against that account. Six transactions.
     ``market_container`` (default: the project's FundingMarket) lets a test deploy a
-    variant built elsewhere.
+    variant built elsewhere. ``rate_model`` (``VelocityParameters``, ``SkewParameters`` or
+    ``ExternalParameters`` from ``fundingkit.models``) first deploys that rate model
+    contract for the market's address-to-be, then the market with it (MATH.md §18);
+    ``rate_provider`` (default: the deployer) sets an external model's rate.
     """
     from ape import project
 
@@ -238,6 +268,10 @@ def deploy(
     )
     index_receipt = index_oracle.submit(config.index_answer, sender=deployer)
     mark_receipt = mark_oracle.submit(config.mark_answer, sender=deployer)
+    model = None
+    if rate_model is not None:
+        rate_provider = rate_provider or deployer
+        model = deploy_rate_model(deployer, rate_model, rate_provider)
     market = (market_container or project.FundingMarket).deploy(
         *market_constructor_args(
             token,
@@ -248,6 +282,7 @@ def deploy(
             max_age=config.max_age,
             risk=config.risk_parameters,
             vault=vault or ZERO_ADDRESS,
+            rate_model=model.address if model else ZERO_ADDRESS,
         ),
         sender=deployer,
     )
@@ -264,6 +299,32 @@ def deploy(
         timestamp=receipt.timestamp,
         index_submitted_at=index_receipt.timestamp,
         mark_submitted_at=mark_receipt.timestamp,
+        rate_model=model,
+        rate_model_parameters=rate_model,
+        rate_model_deployed_at=model.creation_metadata.receipt.timestamp if model else 0,
+        rate_provider=rate_provider if model else None,
+    )
+
+
+def deploy_rate_model(deployer, params, rate_provider):
+    """Deploys the rate model contract for ``params`` for the address of ``deployer``'s
+    next contract after it: deploy the market right after, from the same account."""
+    from ape import project
+
+    from fundingkit.models.external_rate import ExternalParameters
+    from fundingkit.models.skew_rate import SkewParameters
+
+    market = deployer.get_deployment_address(deployer.nonce + 1)
+    if isinstance(params, ExternalParameters):
+        return project.ExternalRateModel.deploy(
+            market, rate_provider, params.max_rate, params.max_change_per_second, sender=deployer
+        )
+    if isinstance(params, SkewParameters):
+        return project.SkewRateModel.deploy(
+            market, params.factor, params.exponent, params.cap, sender=deployer
+        )
+    return project.VelocityRateModel.deploy(
+        market, params.skew_scale, params.max_velocity, params.cap, sender=deployer
     )
 
 
@@ -351,6 +412,22 @@ class InStep:
         receipt = self.market.settle(account, sender=caller)
         self._sync(receipt)
         self.last_result = self.model.settle(str(account.address))
+        return receipt
+
+    def set_rate_model_parameters(self, params):
+        """The owner changes the rate model's parameters (the market accrues first)."""
+        d = self.deployment
+        receipt = d.rate_model.set_parameters(*astuple(params), sender=d.deployer)
+        now, owner = self._sync(receipt), str(d.deployer.address)
+        self.model.change_rate_model(lambda m: m.set_parameters(owner, params, now))
+        return receipt
+
+    def set_rate(self, requested: int):
+        """The external model's provider sets a rate (the market accrues first)."""
+        d = self.deployment
+        receipt = d.rate_model.set_rate(requested, sender=d.rate_provider)
+        now, provider = self._sync(receipt), str(d.rate_provider.address)
+        self.model.change_rate_model(lambda m: m.set_rate(provider, requested, now))
         return receipt
 
     def compare(self, accounts=()) -> list[tuple[str, int, int]]:

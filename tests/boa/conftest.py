@@ -83,6 +83,14 @@ def examples(kind: str) -> settings:
 
 
 START_TIME = 1_700_000_000
+# One set of actors for every deployment. A deployment inside a rolled-back anchor then
+# lands at the same addresses each time: py-evm keeps a journal per account ever
+# touched and checkpoints all of them at every message call, so fresh addresses per
+# deployment would make each call slower than the last over a long campaign.
+OWNER = boa.env.generate_address("owner")
+OPERATOR = boa.env.generate_address("operator")
+FEEDER = boa.env.generate_address("feeder")
+RATE_PROVIDER = boa.env.generate_address("rate provider")
 INDEX_PRICE = 50_000 * 10**8  # 8-decimal feed answers, as Chainlink's BTC / USD
 MARK_PRICE = 50_050 * 10**8
 TOKEN_DECIMALS = 6
@@ -146,9 +154,7 @@ def deploy(
 ) -> Deployment:
     """A market (with its rate model contract, when `rate_model` gives its
     parameters) and its reference, in step at START_TIME."""
-    owner = boa.env.generate_address("owner")
-    operator = boa.env.generate_address("operator")
-    feeder = boa.env.generate_address("feeder")
+    owner, operator, feeder = OWNER, OPERATOR, FEEDER
     boa.env.evm.patch.timestamp = START_TIME
     with boa.env.prank(owner):
         token = TOKEN.deploy("Test USD", "TUSD", token_decimals)
@@ -162,7 +168,7 @@ def deploy(
     mark_feed.submit(mark_answer, START_TIME)
     model_contract, model_reference, rate_provider = None, None, None
     if rate_model is not None:
-        rate_provider = boa.env.generate_address("rate provider")
+        rate_provider = RATE_PROVIDER
         model_contract, model_reference = _deploy_rate_model(rate_model, owner, rate_provider)
     with boa.env.prank(owner):
         market = MARKET.deploy(
