@@ -18,7 +18,11 @@ market's invariants are checked:
   paused or not, whatever the feeds say.
 
 Half the markets run in pool mode (the first trader is the vault, the counterparty
-of every trade; a trade between two others must be refused). Beside trading, funding
+of every trade; a trade between two others must be refused), and half under a rate
+model contract (velocity, skew-proportional or external) instead of the premium
+formula: its owner changes its parameters, the external model's provider sets rates,
+a stranger tries both; the model's state equals its reference's, its last accrual is
+the market's, and the rate stays within the model's cap. Beside trading, funding
 and collateral, the rules liquidate (with insurance
 cover, socialisation and unbacked losses), fund the insurance account, break
 the feeds (non-positive, incomplete, future and stale rounds), change rate and
