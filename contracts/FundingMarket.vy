@@ -737,7 +737,7 @@ def projected_margin(account: address) -> int256:
     position: int256 = account_state.position
     pending: int256 = ledger._owed(position, account_state.index_snapshot, ledger._side_index(position, index))
     price: uint256 = funding_accrual.sampled_price
-    return account_state.margin - pending - self._funding_forecast(position, price, state)
+    return account_state.margin - pending - self._funding_forecast(position, price)
 
 
 @external
@@ -967,26 +967,26 @@ def _meets_margin(account: address, price: uint256, ratio: uint256) -> bool:
          the forecast funding, covers |position| * price * ratio.
     """
     position: int256 = ledger.accounts[account].position
-    index: int256 = 0
-    state: premium_rate.Projection = empty(premium_rate.Projection)
-    index, state = self._current()
-    forecast: int256 = self._funding_forecast(position, price, state)
+    forecast: int256 = self._funding_forecast(position, price)
     return ledger._value(account, price) - forecast >= ledger._margin_required(position, price, ratio)
 
 
 @internal
 @view
-def _funding_forecast(position: int256, price: uint256, state: premium_rate.Projection) -> int256:
+def _funding_forecast(position: int256, price: uint256) -> int256:
     """
     @dev The funding `position` would pay over `funding_horizon` seconds at
          `price`, at the worse for it of the rate in force and the next rate
-         (state: the interval state now); 0 when it would receive, or with no
+         (as an accrual now would leave them); 0 when it would receive, or with no
          horizon. Per unit of base: price * R * horizon / (T * WAD), toward zero
          as accrual rounds; owed rounded up as settlement does.
     """
     horizon: uint256 = self.funding_horizon
     if horizon == 0 or position == 0:
         return 0
+    index: int256 = 0
+    state: premium_rate.Projection = empty(premium_rate.Projection)
+    index, state = self._current()
     # Per unit of base over the horizon, at a rate R per interval: p * R * h / (T * WAD).
     scale: int256 = convert(price * horizon, int256)
     period: int256 = convert(premium_rate._parameters().interval * fixed_point.WAD, int256)

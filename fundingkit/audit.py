@@ -1,7 +1,8 @@
 """Auditing a deployed ``FundingMarket`` from its events alone, with the reference.
 
-The audit reads nothing but the market's own logs, from its deployment on, and
-replays them through ``fundingkit.market.MarketModel``. Every funding figure is
+The audit reads nothing but the market's own logs (and, for a market deployed with
+a rate model contract, that contract's), from its deployment on, and replays them
+through ``fundingkit.market.MarketModel``. Every funding figure is
 recomputed by the reference; the chain's figures are only ever *compared*:
 
 * ``MarketInitialised`` (with the ``OwnershipTransferred``, ``RiskParametersChanged``
@@ -27,6 +28,11 @@ recomputed by the reference; the chain's figures are only ever *compared*:
   cap is *recomputed* from the logged prices. A source the audit cannot rebuild (not a
   ``VolatilityCap``, or no ``cap_sources`` given) answers the cap the market logged, and
   each such cap is counted in ``AuditResult.unchecked_caps`` instead of checked.
+* A rate model contract (MATH.md §18) is rebuilt from its own deployment logs
+  (parameters, owner, rate provider) and its block's time; its later logs are merged
+  into the market's in chain order, each setter replayed at the second of its
+  accrual, so every index step is *recomputed* by the model's reference; the
+  external model's ``FundingRateSet.rate`` is checked against the bounded rate.
 * Compared, one *check* each: ``Accrued.funding_index`` with the model's index;
   ``Accrued.cap`` and ``CapSourceChanged.cap`` with the cap the model has in force;
   every ``FundingSettled`` (owed, funding index, position) with the settlement the
@@ -37,7 +43,8 @@ recomputed by the reference; the chain's figures are only ever *compared*:
   given the final on-chain state, every account's margin and position -- and its index
   snapshot where its position is not zero (a flat account's snapshot moves silently on
   a settlement that logs nothing) -- and the market's stored totals and rate state, and
-  (``final_sources``) the stored estimator of every cap source the model replayed.
+  (``final_sources``) the stored estimator of every cap source the model replayed, and
+  (``final_rate_model``) the rate model contract's stored state and parameters.
 
 Not re-checked, because no event records what they need: who sent a call (the owner's
 and the operator's rights are assumed: an admin event is replayed as sent by the owner,
@@ -58,6 +65,7 @@ read a market through Ape's connected provider (``import ape`` happens inside th
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -72,6 +80,10 @@ from eth_utils import to_checksum_address as _to_checksum_address
 
 from fundingkit.feeds import FeedStatus, Reading
 from fundingkit.market import CapSource, MarketModel, Rejected, RiskParameters
+from fundingkit.models import deployed
+from fundingkit.models.external_rate import ExternalParameters
+from fundingkit.models.skew_rate import SkewParameters
+from fundingkit.models.velocity_rate import VelocityParameters as VelocityRateParameters
 from fundingkit.rates import RateParameters
 from fundingkit.volatility import VolatilityCapSource, VolatilityParameters
 from fundingkit.vyper_math import UINT256_MAX, div_trunc
@@ -98,7 +110,26 @@ CALL_EVENTS = frozenset(
         "OwnershipTransferStarted",
         "OwnershipTransferred",
     }
+) | frozenset(
+    f"model:{name}"
+    for name in (
+        "VelocityParametersChanged",
+        "SkewParametersChanged",
+        "ExternalParametersChanged",
+        "FundingRateSet",
+        "RateProviderChanged",
+        "OwnershipTransferStarted",
+        "OwnershipTransferred",
+    )
 )
+#: A rate model contract's logs are merged into the market's under this prefix.
+MODEL = "model:"
+#: Each model's parameter event and the fields of its parameters, in order.
+MODEL_PARAMETERS = {
+    "VelocityParametersChanged": (VelocityRateParameters, ("skew_scale", "max_velocity", "cap")),
+    "SkewParametersChanged": (SkewParameters, ("factor", "exponent", "cap")),
+    "ExternalParametersChanged": (ExternalParameters, ("max_rate", "max_change_per_second")),
+}
 
 #: RiskParametersChanged's fields, in set_risk_parameters' order.
 RISK_FIELDS = (
@@ -624,9 +655,11 @@ class _Auditor:
         max_mismatches: int,
         series_points: int,
         cap_sources: Callable[[str], CapSource | None] | None = None,
+        rate_model: Any = None,
     ):
         self.model: _ReplayModel | None = None
         self.cap_sources = cap_sources
+        self.rate_model = rate_model  # the model contract's reference as deployed, or None
         self.sources: dict[str, CapSource] = {}  # by address: every source replayed so far
         self.unchecked_caps = 0
         self.max_mismatches = max_mismatches
@@ -767,6 +800,7 @@ class _Auditor:
                 max_age=a["max_age"],
                 insurance=a["insurance"],
                 vault=a["vault"],
+                rate_model=self.rate_model,
                 **optional,
             )
         except Rejected as rejection:
@@ -918,6 +952,36 @@ class _Auditor:
                 model.owner, model.pending_owner = a["new_owner"], None
         elif name == "MarketInitialised":
             self.mismatch("MarketInitialised only at deployment", 0, 1, None)
+        elif name.startswith(MODEL):
+            self.rate_model_call(name.removeprefix(MODEL), a)
+
+    def rate_model_call(self, name: str, a: Mapping[str, Any]) -> None:
+        """A call of the rate model contract: a setter accrued the market first (its
+        ``Accrued``, if any, was replayed), then changed the model at that second."""
+        model = self.model
+        current = model.rate_model
+        if current is None:
+            self.mismatch(f"{name} from a rate model the market does not have", 0, 1, None)
+            return
+        if name in MODEL_PARAMETERS:
+            kind, fields = MODEL_PARAMETERS[name]
+            params = kind(*(a[f] for f in fields))
+            change = lambda m: m.set_parameters(m.owner, params, model.now)  # noqa: E731
+            self.call("set_rate_model_parameters", None, model.change_rate_model, change)
+        elif name == "FundingRateSet":
+            provider = current.state.rate_provider
+            change = lambda m: m.set_rate(provider, a["requested"], model.now)  # noqa: E731
+            if self.call("set_rate", None, model.change_rate_model, change):
+                self.check("FundingRateSet.rate", model.rate_model.state.rate, a["rate"])
+        elif name == "RateProviderChanged":
+            self.count_call("set_rate_provider")
+            model.rate_model = current.set_rate_provider(current.owner, a["rate_provider"])
+        elif name == "OwnershipTransferred":
+            self.count_call("rate model ownership")
+            model.rate_model = replace(current, owner=a["new_owner"])
+        else:
+            self.count_call("rate model ownership")
+        self.record_point(stale=False)
 
     def cap_source(self, address: str, logged_cap: int) -> CapSource | None:
         """The reference of the source ``set_cap_source`` named: None for the zero
@@ -1017,7 +1081,11 @@ class _Auditor:
                 time=model.now,
                 block=self.block,
                 funding_index=model.funding_index,
-                rate=params.rate(state.last_premium_average),
+                rate=(
+                    params.rate(state.last_premium_average)
+                    if model.rate_model is None
+                    else model.current_rate()
+                ),
                 premium=model.sampled_premium,
                 interval_average=state.last_premium_average,
                 running_average=running,
@@ -1037,6 +1105,7 @@ class _Auditor:
         final_state: Callable[[str], tuple[int, int, int]] | None,
         final_market: Callable[[], Mapping[str, int]] | None,
         final_sources: Callable[[str], tuple[int, int, int]] | None = None,
+        final_rate_model: Callable[[str], int] | None = None,
     ) -> bool:
         model = self.model
         assert model is not None
@@ -1068,6 +1137,10 @@ class _Auditor:
                 getter = MARKET_QUANTITIES.get(name)
                 if getter is not None:
                     self.check(name, getter(model), int(value))
+        if final_rate_model is not None and model.rate_model is not None:
+            compared = True
+            for name, value in rate_model_quantities(model.rate_model).items():
+                self.check(f"rate model {name}", value, final_rate_model(name))
         return compared
 
 
@@ -1110,6 +1183,8 @@ def audit_events(
     final_market: Callable[[], Mapping[str, int]] | None = None,
     cap_sources: Callable[[str], CapSource | None] | None = None,
     final_sources: Callable[[str], tuple[int, int, int]] | None = None,
+    rate_model: Any = None,
+    final_rate_model: Callable[[str], int] | None = None,
     market: str = "",
     network: str = "",
     max_mismatches: int = 1_000,
@@ -1124,16 +1199,18 @@ def audit_events(
     may be left out. ``cap_sources(address)`` rebuilds the cap source at ``address`` as
     deployed (``volatility_cap_source`` of its ``VolatilityCapInitialised``), or gives
     None when it cannot; ``final_sources(address)`` reads a ``VolatilityCap``'s stored
-    ``volatility_state()``. Raises ``AuditError`` when the logs do not start at a
-    deployment.
+    ``volatility_state()``. ``rate_model`` is the reference of the market's rate model
+    contract as deployed (``rate_model_reader``), whose logs are merged into ``logs``
+    under the prefix ``model:``; ``final_rate_model(getter)`` reads its stored state.
+    Raises ``AuditError`` when the logs do not start at a deployment.
     """
     started = time.perf_counter()
-    auditor = _Auditor(max_mismatches, series_points, cap_sources)
+    auditor = _Auditor(max_mismatches, series_points, cap_sources, rate_model)
     for batch in _by_transaction(logs):
         auditor.transaction(batch)
     if auditor.model is None:
         raise AuditError("no MarketInitialised event: nothing to audit (is this a FundingMarket?)")
-    compared = auditor.final(final_state, final_market, final_sources)
+    compared = auditor.final(final_state, final_market, final_sources, final_rate_model)
     model = auditor.model
     summaries = auditor.summaries
     for address, account in model.accounts.items():
@@ -1170,6 +1247,16 @@ def audit_events(
 def market_abi() -> list[dict[str, Any]]:
     """The ABI of this project's ``FundingMarket`` (compiled by Ape)."""
     return _project_abi("FundingMarket")
+
+
+def rate_model_abi() -> list[dict[str, Any]]:
+    """The three rate model contracts' ABIs in one (their events differ by name, but
+    for the ownership events they share)."""
+    entries: dict[tuple, dict[str, Any]] = {}
+    for name in ("VelocityRateModel", "SkewRateModel", "ExternalRateModel"):
+        for entry in _project_abi(name):
+            entries.setdefault((entry.get("type"), entry.get("name")), entry)
+    return list(entries.values())
 
 
 def volatility_cap_abi() -> list[dict[str, Any]]:
@@ -1241,23 +1328,88 @@ def find_deployment_block(
     return None
 
 
-def _refuse_rate_model_markets(request: Request, market: str, block: int) -> None:
-    """The replay knows the premium formula; a market deployed with a rate model
-    contract (MATH.md §18) would show every accrual as a mismatch. Say so instead."""
+def rate_model_quantities(model: Any) -> dict[str, int]:
+    """A rate model contract's stored values by getter name, as its reference holds them."""
+    state, params = model.state, model.params
+    values = {"checkpoint_time": state.checkpoint_time}
+    if isinstance(model, deployed.VelocityRateModel):
+        values |= {"scaled_rate": state.scaled_rate, "skew": state.skew}
+    elif isinstance(model, deployed.SkewRateModel):
+        values |= {
+            "long_open_interest": state.long_open_interest,
+            "short_open_interest": state.short_open_interest,
+        }
+    else:
+        values |= {"rate": state.rate, "rate_set_time": state.rate_set_time}
+    return values | {name: getattr(params, name) for name in params.__dataclass_fields__}
+
+
+@dataclass
+class RateModelReading:
+    """What ``rate_model_reader`` found: the model contract, its reference as deployed,
+    its logs (prefixed ``model:``) from a block on, and a reader of its stored values."""
+
+    address: str
+    reference: Any
+    logs: Callable[[int], Iterator[DecodedLog]]
+    stored: Callable[[str], int]
+
+
+def rate_model_reader(
+    request: Request, market: str, block: int, page: int = 5_000
+) -> RateModelReading | None:
+    """The rate model contract of ``market`` (MATH.md §18), or None for a market under
+    the premium formula. Its reference is rebuilt from its deployment transaction's
+    logs (the parameters, the owner, the rate provider) and that block's time."""
     from ape.exceptions import ApeException
 
     selector = function_signature_to_4byte_selector("RATE_MODEL()")
     try:
         answer = eth_call(request, market, selector, block)
     except ApeException:  # a market from before rate models: no such getter
-        return
-    if len(answer) == 32 and int.from_bytes(answer, "big") != 0:
-        model = checksum("0x" + answer[12:].hex())
-        raise AuditError(
-            f"the market at {market} sets its rate with the rate model contract {model} "
-            "(MATH.md §18); the audit replays the premium formula only and does not check "
-            "rate model markets yet"
-        )
+        return None
+    if len(answer) != 32 or int.from_bytes(answer, "big") == 0:
+        return None
+    address = checksum("0x" + answer[12:].hex())
+    abi = rate_model_abi()
+    deployed_at = find_deployment_block(
+        request, address, block, abi=abi, page=page, event="OwnershipTransferred"
+    )
+    if deployed_at is None:
+        raise AuditError(f"the market's rate model {address} has no code or deployment logs")
+    logs = list(decode_logs(fetch_raw_logs(request, address, deployed_at, deployed_at, page), abi))
+    initial = {log.name: log.args for log in logs}
+    creation = logs[0].tx_hash if logs else ""
+    now = _int(request("eth_getBlockByNumber", [hex(deployed_at), False])["timestamp"])
+    owner = initial.get("OwnershipTransferred", {}).get("new_owner", "")
+    kinds = [name for name in MODEL_PARAMETERS if name in initial]
+    if not kinds:
+        raise AuditError(f"{address} is not a rate model this audit knows (no parameters logged)")
+    kind, fields = MODEL_PARAMETERS[kinds[0]]
+    params = kind(*(initial[kinds[0]][f] for f in fields))
+    if kind is ExternalParameters:
+        provider = initial["RateProviderChanged"]["rate_provider"]
+        reference = deployed.ExternalRateModel.deploy(market, owner, provider, params, now)
+    elif kind is SkewParameters:
+        reference = deployed.SkewRateModel.deploy(market, owner, params, now)
+    else:
+        reference = deployed.VelocityRateModel.deploy(market, owner, params, now)
+
+    def model_logs(from_block: int) -> Iterator[DecodedLog]:
+        raw = fetch_raw_logs(request, address, from_block, block, page)
+        for log in decode_logs(raw, abi):
+            if log.tx_hash != creation:  # its deployment is in the reference already
+                yield replace(log, name=MODEL + log.name)
+
+    def stored(getter: str) -> int:
+        (value,) = abi_decode(["int256"], eth_call(request, address, _selector(getter), block))
+        return int(value)
+
+    return RateModelReading(address, reference, model_logs, stored)
+
+
+def _selector(getter: str) -> bytes:
+    return function_signature_to_4byte_selector(f"{getter}()")
 
 
 def audit_market(
@@ -1284,15 +1436,23 @@ def audit_market(
         from_block = find_deployment_block(request, address, last, abi=abi, page=page)
         if from_block is None:
             raise AuditError(f"no contract at {address} (as of block {last})")
-    _refuse_rate_model_markets(request, address, last)
     account_state, market_state = view_reader(request, address, abi, last)
     cap_sources, source_state = cap_source_reader(request, last, page)
+    logs = decode_logs(fetch_raw_logs(request, address, from_block, last, page), abi)
+    rate_model = rate_model_reader(request, address, last, page)
+    if rate_model is not None:
+        # The model's setters, in chain order among the market's own calls.
+        logs = heapq.merge(
+            logs, rate_model.logs(from_block), key=lambda log: (log.block, log.log_index)
+        )
     result = audit_events(
-        decode_logs(fetch_raw_logs(request, address, from_block, last, page), abi),
+        logs,
         account_state,
         final_market=market_state,
         cap_sources=cap_sources,
         final_sources=source_state,
+        rate_model=rate_model.reference if rate_model else None,
+        final_rate_model=rate_model.stored if rate_model else None,
         market=address,
         network=network or network_key(),
     )

@@ -48,6 +48,9 @@ from eth_utils import keccak, to_checksum_address
 from fundingkit.deployment import FEED_DECIMALS, TOKEN_DECIMALS, MarketConfig, deploy
 from fundingkit.feeds import MockFeed, Round, read_round
 from fundingkit.market import MarketModel
+from fundingkit.models.external_rate import ExternalParameters
+from fundingkit.models.skew_rate import SkewParameters
+from fundingkit.models.velocity_rate import VelocityParameters
 
 logger.set_level(LogLevel.WARNING)
 
@@ -251,11 +254,15 @@ def measure(name: str, receipt, kind: str = "", note: str = "") -> Measured:
 
 
 class Bench:
-    def __init__(self):
+    def __init__(self, rate_model=None):
+        """The default market; with ``rate_model`` parameters, a pool-mode market under
+        that rate model contract whose vault is the counterparty."""
         test = accounts.test_accounts
         self.deployer, self.operator = test[0], test[1]
         self.trader, self.counterparty, self.third_party = test[2], test[3], test[4]
-        self.d = deploy(self.deployer, MarketConfig(), operator=self.operator)
+        self.rate_model = rate_model
+        pool = {"vault": self.counterparty, "rate_model": rate_model} if rate_model else {}
+        self.d = deploy(self.deployer, MarketConfig(), operator=self.operator, **pool)
         self.market, self.token = self.d.market, self.d.token
         self.index_answer = self.d.config.index_answer
         self.step = 0
@@ -321,7 +328,9 @@ class Bench:
             (self.deployer, self.market, "accrue"),
             *[(self.deployer, self.market, "settle", address_of(a)) for a in self.traders()],
         )
-        assert self.market.surplus() > 0 and self.market.last_premium_average() != 0
+        assert self.market.surplus() > 0
+        # Under a rate model the premium sets no rate and its interval state stays put.
+        assert self.rate_model is not None or self.market.last_premium_average() != 0
         assert self.market.accounts(self.trader).position > 0
 
     def fresh_positions(self, count: int) -> None:
@@ -523,6 +532,43 @@ def gas_cases(bench: Bench) -> tuple[list[Measured], float]:
     return rows, setup_seconds
 
 
+RATE_MODELS = {
+    "velocity": VelocityParameters(skew_scale=10**6 * WAD, max_velocity=3 * WAD, cap=WAD),
+    "skew": SkewParameters(factor=10**12, exponent=1, cap=10**12),
+    "external": ExternalParameters(max_rate=10**12, max_change_per_second=10**9),
+}
+
+
+def rate_model_cases() -> list[Measured]:
+    """Accrual and accrual + settlement an hour later on a pool market under each rate
+    model contract (MATH.md §18), from the same steady state (the counterparty is the vault)."""
+    rows = []
+    for name, params in RATE_MODELS.items():
+        snapshot = chain.snapshot()
+        try:
+            b = Bench(rate_model=params)
+            b.steady_state()
+            m, dep = b.market, b.deployer
+            inner = chain.snapshot()
+            t = b.last_accrual() + HOUR
+            *_, receipt = block(t, *b.submits(), (dep, m, "accrue"))
+            label = f"accrue, 1 h after the last accrual, {name} model"
+            rows.append(measure(label, receipt, "accrue"))
+            chain.restore(inner)
+            block(t - 1, *b.submits())
+            (receipt,) = block(t, (dep, m, "settle", address_of(b.trader)))
+            rows.append(
+                measure(
+                    f"settle(account), 1 h after the last accrual, {name} model",
+                    receipt,
+                    note="index update + settlement",
+                )
+            )
+        finally:
+            chain.restore(snapshot)
+    return rows
+
+
 # ---------------------------------------------------------------- the reference's throughput
 
 
@@ -668,7 +714,15 @@ def sizes() -> tuple[str, list[tuple[str, int, int]]]:
         ["ape", "compile", "--size"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     text = (result.stdout + result.stderr).splitlines()
-    names = ("FundingMarket", "CollateralToken", "MockOracle")
+    names = (
+        "FundingMarket",
+        "VolatilityCap",
+        "VelocityRateModel",
+        "SkewRateModel",
+        "ExternalRateModel",
+        "CollateralToken",
+        "MockOracle",
+    )
     lines = [
         line.rstrip()
         for line in text
@@ -842,6 +896,7 @@ def cli(network):
     print("gas on anvil ...")
     bench = Bench()
     rows, setup_seconds = gas_cases(bench)
+    rows += rate_model_cases()
     print("reference throughput ...")
     rates = throughput()
     print("contract sizes ...")

@@ -1,7 +1,8 @@
 """A pool-mode market deployed with each rate model contract on anvil, through
 ``fundingkit.deployment.deploy``: trades against the vault, time, a parameter change
 (and for the external model a provider's rate), with chain and reference compared to
-the wei after every step. The random sequences run on titanoboa
+the wei after every step; then the audit of such a market from its logs (and one with
+a reference one wei off, which it must catch). The random sequences run on titanoboa
 (tests/boa/test_market_stateful.py); this is the same deployment path the scripts use."""
 
 import pytest
@@ -70,14 +71,71 @@ def test_a_rate_model_market_on_anvil_matches_its_reference(kind, accounts, chai
         chain.restore(snapshot)
 
 
-def test_the_audit_refuses_a_rate_model_market_in_one_line(accounts, chain):
-    from fundingkit.audit import AuditError, audit_market
+@pytest.mark.parametrize("kind", list(MODELS))
+def test_the_audit_replays_a_rate_model_market(kind, accounts, chain):
+    """The audit rebuilds the model from its deployment logs and replays its setters
+    among the market's calls: every index step recomputed, nothing mismatched."""
+    from fundingkit.audit import audit_market
 
+    deployer, operator, vault, trader, keeper = (accounts[i] for i in range(5))
+    params, new_params = MODELS[kind]
     snapshot = chain.snapshot()
     try:
-        params = MODELS["velocity"][0]
-        d = deploy(accounts[0], MarketConfig(), vault=accounts[2], rate_model=params)
-        with pytest.raises(AuditError, match="rate model contract .* does not check"):
-            audit_market(str(d.market.address))
+        d = deploy(deployer, MarketConfig(), operator=operator, vault=vault, rate_model=params)
+        s = InStep(d)
+        for account in (vault, trader):
+            s.fund(account, 10**9 * TOKEN)
+            s.deposit(account, 10**8 * TOKEN)
+        mark = d.config.mark_answer * TO_WAD
+        s.trade(trader, vault, 20 * WAD, mark)
+        chain.pending_timestamp += 100
+        if kind == "external":
+            s.set_rate(-(10**12))
+        s.set_rate_model_parameters(new_params)
+        chain.pending_timestamp += 3 * HOUR
+        s.submit(d.config.index_answer, d.config.mark_answer)
+        s.trade(vault, trader, 5 * WAD, mark)
+        d.rate_model.transfer_ownership(keeper, sender=deployer)
+        d.rate_model.accept_ownership(sender=keeper)
+        chain.pending_timestamp += HOUR
+        s.settle(keeper, trader)
+        result = audit_market(str(d.market.address))
+        assert result.mismatch_count == 0, [m.line() for m in result.mismatches]
+        assert result.final_state_compared
+        assert result.calls["set_rate_model_parameters"] == 1
+        assert result.calls.get("set_rate", 0) == (kind == "external")
+        assert result.checks > 40
+    finally:
+        chain.restore(snapshot)
+
+
+def test_the_audit_catches_a_rate_model_that_charges_one_wei_more(accounts, chain, monkeypatch):
+    """The same market audited with a reference whose velocity steps are one wei off:
+    every accrual that moved time must show as a mismatch."""
+    from fundingkit.audit import audit_market
+    from fundingkit.models import velocity_rate
+
+    deployer, operator, vault, trader, keeper = (accounts[i] for i in range(5))
+    snapshot = chain.snapshot()
+    try:
+        velocity = MODELS["velocity"][0]
+        d = deploy(deployer, MarketConfig(), operator=operator, vault=vault, rate_model=velocity)
+        s = InStep(d)
+        for account in (vault, trader):
+            s.fund(account, 10**9 * TOKEN)
+            s.deposit(account, 10**8 * TOKEN)
+        s.trade(trader, vault, 20 * WAD, d.config.mark_answer * TO_WAD)
+        chain.pending_timestamp += HOUR
+        s.settle(keeper, trader)
+        honest = velocity_rate.accrue
+
+        def one_wei_more(params, state, price, now):
+            step, state_after = honest(params, state, price, now)
+            return (step + 1 if now != state.checkpoint_time else step), state_after
+
+        monkeypatch.setattr(velocity_rate, "accrue", one_wei_more)
+        result = audit_market(str(d.market.address))
+        assert result.mismatch_count > 0
+        assert any("funding_index" in m.quantity for m in result.mismatches)
     finally:
         chain.restore(snapshot)
