@@ -313,6 +313,8 @@ class AuditResult:
         """``PASS: ...`` or ``FAIL: ...``, one line."""
         verdict = "PASS" if self.passed else "FAIL"
         tail = "" if self.passed else f", {self.mismatch_count} mismatches"
+        if self.unchecked_caps:
+            tail += f", {self.unchecked_caps} caps taken as logged"
         return (
             f"{verdict}: {self.events} events, {self.transactions} transactions, "
             f"{self.accounts} accounts, {self.checks} checks, "

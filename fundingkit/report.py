@@ -288,6 +288,7 @@ def _html(result: AuditResult) -> str:
         ("mismatches", f"{result.mismatch_count:,}"),
         ("calls replayed", e(", ".join(f"{k} {v}" for k, v in sorted(result.calls.items())))),
         ("withdrawal margins not re-checked", f"{result.unchecked_withdrawals:,}"),
+        ("caps taken as logged (source not rebuilt)", f"{result.unchecked_caps:,}"),
         ("final state compared", "yes" if result.final_state_compared else "no"),
         ("speed", f"{result.events_per_second:,.0f} events/s ({result.seconds:.2f} s)"),
     ]
@@ -361,11 +362,15 @@ that exactly those accounts were settled); the margin after each deposit and wit
 that a trade used the readings its accrual logged; that the reference accepts every call the
 chain accepted (price band, initial margin, bounds of every parameter); and, at the end,
 every account's margin, position and (when it holds a position) index snapshot, and the
-market's stored rate state and totals.</p>
+market's stored rate state and totals. A cap source (a <code>VolatilityCap</code>) and a rate
+model contract are rebuilt from their deployment logs and replayed with the market, so their
+caps and index steps are recomputed too, and their stored state compared at the end.</p>
 <p class=note>Not checked, because no event records it: who sent a call (admin events are
 replayed as the owner's, trades as the operator's); the token's side of deposits and
 withdrawals; and the margin check of a withdrawal that kept a position without accruing
-(it read an index price no event records) -- its effect on the margin is checked.</p>
+(it read an index price no event records) -- its effect on the margin is checked; and the
+caps of a cap source the audit cannot rebuild, taken as the market logged them (counted
+above).</p>
 </body>
 </html>
 """

@@ -891,6 +891,8 @@ def test_a_source_the_audit_cannot_rebuild_is_counted_unchecked(linked_run):
     result = audit_linked(d, tape.raw, sources, rebuild=False)
     assert result.mismatches == [] and result.passed
     assert result.unchecked_caps > 20
+    # A pass that took caps on trust says so in its one line, and in the report.
+    assert result.summary().endswith(f", {result.unchecked_caps} caps taken as logged")
 
 
 def test_the_sources_are_read_from_a_node(stage):
