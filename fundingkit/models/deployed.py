@@ -19,6 +19,8 @@ reason; on the chain each one accrues the market first, which is
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from types import ModuleType
+from typing import Any, ClassVar
 
 from fundingkit.market import Rejected
 from fundingkit.models import external_rate, skew_rate, velocity_rate
@@ -34,11 +36,28 @@ def _check(caller, expected, reason: str) -> None:
 
 
 @dataclass(frozen=True)
-class VelocityRateModel:
+class _RateModelContract:
+    """What the three contracts share: the market they serve, an owner, their module's
+    parameters and state (the module's reference in ``module``)."""
+
     market: str
     owner: str
+    params: Any
+    state: Any
+    module: ClassVar[ModuleType]
+
+    def set_parameters(self, caller, params, now: int):
+        """Owner only; the module's setter (the caller accrued the market first)."""
+        _check(caller, self.owner, NOT_THE_OWNER)
+        state = self.module.set_parameters(self.state, params, now)
+        return replace(self, params=params, state=state)
+
+
+@dataclass(frozen=True)
+class VelocityRateModel(_RateModelContract):
     params: velocity_rate.VelocityParameters
     state: velocity_rate.VelocityState
+    module: ClassVar[ModuleType] = velocity_rate
 
     @classmethod
     def deploy(cls, market, owner, params: velocity_rate.VelocityParameters, now: int):
@@ -60,18 +79,12 @@ class VelocityRateModel:
         scaled = self._step(0, skew, now)[1]
         return div_trunc(scaled * period, velocity_rate.DAY * velocity_rate.DAY)
 
-    def set_parameters(self, caller, params: velocity_rate.VelocityParameters, now: int):
-        _check(caller, self.owner, NOT_THE_OWNER)
-        state = velocity_rate.set_parameters(self.state, params, now)
-        return replace(self, params=params, state=state)
-
 
 @dataclass(frozen=True)
-class SkewRateModel:
-    market: str
-    owner: str
+class SkewRateModel(_RateModelContract):
     params: skew_rate.SkewParameters
     state: skew_rate.SkewState
+    module: ClassVar[ModuleType] = skew_rate
 
     @classmethod
     def deploy(cls, market, owner, params: skew_rate.SkewParameters, now: int):
@@ -100,18 +113,12 @@ class SkewRateModel:
     def rate_per_period(self, period: int, skew: int, longs: int, shorts: int, now: int) -> int:
         return self._rate(longs, shorts) * period
 
-    def set_parameters(self, caller, params: skew_rate.SkewParameters, now: int):
-        _check(caller, self.owner, NOT_THE_OWNER)
-        state = skew_rate.set_parameters(self.state, params, now)
-        return replace(self, params=params, state=state)
-
 
 @dataclass(frozen=True)
-class ExternalRateModel:
-    market: str
-    owner: str
+class ExternalRateModel(_RateModelContract):
     params: external_rate.ExternalParameters
     state: external_rate.ExternalState
+    module: ClassVar[ModuleType] = external_rate
 
     @classmethod
     def deploy(cls, market, owner, rate_provider, params: external_rate.ExternalParameters, now):
@@ -135,8 +142,3 @@ class ExternalRateModel:
     def set_rate_provider(self, caller, rate_provider: str):
         _check(caller, self.owner, NOT_THE_OWNER)
         return replace(self, state=external_rate.set_rate_provider(self.state, rate_provider))
-
-    def set_parameters(self, caller, params: external_rate.ExternalParameters, now: int):
-        _check(caller, self.owner, NOT_THE_OWNER)
-        state = external_rate.set_parameters(self.state, params, now)
-        return replace(self, params=params, state=state)
