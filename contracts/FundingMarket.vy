@@ -12,9 +12,11 @@
 @author fundingkit
 @notice A perpetual market's funding core: a cumulative funding index accrued
         in O(1) from two Chainlink-shaped feeds (index = spot, mark = perp) under
-        the premium-clamp rate model, and a ledger that settles every account's
-        funding against its ERC20 margin. The rate cap is fixed, or set at each
-        accrual by a cap source such as VolatilityCap (`set_cap_source`).
+        the premium-clamp rate model, or under a rate model contract chosen at
+        deployment (`RATE_MODEL`: velocity, skew-proportional, external rate),
+        and a ledger that settles every account's funding against its ERC20
+        margin. The premium formula's cap is fixed, or set at each accrual by a
+        cap source such as VolatilityCap (`set_cap_source`).
         Every state-changing call first accrues (brings the index to now), then
         settles each account it touches, before it changes anything. Anyone may
         accrue or settle any account. An operator submits matched trades within
