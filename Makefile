@@ -130,8 +130,10 @@ test: bootstrap
 
 # A long property campaign (not part of `make test`): thousands of random sequences.
 # The long campaign: every property test in the deep profile, 10,000 stateful sequences.
-# Hours on 2 cores; progress every 100 sequences in .build/deep-campaign.log. Split it:
-#   make test-deep FUNDINGKIT_STATEFUL_EXAMPLES=5000 PYTEST_ARGS=--hypothesis-seed=1 (and =2)
+# Hours on 2 cores; progress every 100 sequences in .build/deep-campaign.log. The stateful
+# sequences alone, split over the two cores (about 50 minutes):
+#   make test-deep FUNDINGKIT_STATEFUL_EXAMPLES=5000 PYTEST_ARGS="-k TestMarketMachine --hypothesis-seed=1"
+#   (and --hypothesis-seed=2 beside it, with its own FUNDINGKIT_CAMPAIGN_LOG)
 test-deep: bootstrap
 	@mkdir -p .build
 	HYPOTHESIS_PROFILE=deep FUNDINGKIT_CAMPAIGN_LOG=$(CURDIR)/.build/deep-campaign.log \
