@@ -133,10 +133,11 @@ test: bootstrap
 # Hours on 2 cores; progress every 100 sequences in .build/deep-campaign.log. The stateful
 # sequences alone, split over the two cores (about 50 minutes):
 #   make test-deep FUNDINGKIT_STATEFUL_EXAMPLES=5000 PYTEST_ARGS="-k TestMarketMachine --hypothesis-seed=1"
-#   (and --hypothesis-seed=2 beside it, with its own FUNDINGKIT_CAMPAIGN_LOG)
+#   (and beside it the same with --hypothesis-seed=2 CAMPAIGN_LOG=.build/deep-campaign-2.log)
+CAMPAIGN_LOG ?= .build/deep-campaign.log
 test-deep: bootstrap
 	@mkdir -p .build
-	HYPOTHESIS_PROFILE=deep FUNDINGKIT_CAMPAIGN_LOG=$(CURDIR)/.build/deep-campaign.log \
+	HYPOTHESIS_PROFILE=deep FUNDINGKIT_CAMPAIGN_LOG=$(abspath $(CAMPAIGN_LOG)) \
 	  $(BIN)/pytest -p no:ape_test tests/boa --hypothesis-show-statistics $(PYTEST_ARGS)
 
 # ---------------------------------------------------------------- scripts
