@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from fundingkit.feeds import FeedStatus, MockFeed, Reading, Round, read_round
-from fundingkit.market import ZERO_ADDRESS, MarketModel, Rejected, RiskParameters
+from fundingkit.market import ZERO_ADDRESS, Account, MarketModel, Rejected, RiskParameters
 from fundingkit.rates import FORMULAS, HOUR, PREMIUM_CLAMP, IntervalState, RateParameters
 
 TOKEN_NAME = "Test USD"
@@ -881,10 +881,12 @@ def model_from_chain(market: str, *, now: int | None = None) -> MarketModel:
     """A ``MarketModel`` in the state the deployed market at ``market`` holds now.
 
     Every stored value of the market is read (parameters, roles, the rate state, the
-    funding index and its samples, the books' totals) and both feeds' latest rounds.
-    Accounts are not read: the model knows only the accounts added to it afterwards, so
-    it predicts exactly what the market does with accounts that were empty at the read
-    (a simulation's fresh traders), and the market-wide state.
+    funding index and its samples, the books' totals), both feeds' latest rounds, and a
+    rate model contract's state (``rate_model_from_chain``). Accounts are not read but
+    the vault's, whose position is the skew a rate model reads: the model knows only the
+    accounts added to it afterwards, so it predicts exactly what the market does with
+    accounts that were empty at the read (a simulation's fresh traders), and the
+    market-wide state.
     """
     view = partial(read_view, market)
     index_feed = read_feed(str(view("index_oracle()", "address")))
@@ -937,7 +939,66 @@ def model_from_chain(market: str, *, now: int | None = None) -> MarketModel:
     model.surplus = view("surplus()", "int256")
     model.open_interest = view("open_interest()", "uint256")
     model.long_loss, model.short_loss = view("socialised_losses()", "(int256,int256)")
+    # The vault's account: its position is the skew a rate model reads.
+    if int(model.vault, 16) != 0:
+        stored = view("accounts(address)", "(int256,int256,int256)", model.vault)
+        model.accounts[model.vault] = Account(*stored)
+    # Set after the model is built: its constructor would accrue a model from deployment.
+    model.rate_model = rate_model_from_chain(_rate_model_address(market), str(market))
     return model
+
+
+def _rate_model_address(market: str) -> str:
+    """``RATE_MODEL()``; the zero address for a market built before rate models."""
+    from web3.exceptions import ContractLogicError
+
+    try:
+        return str(read_view(market, "RATE_MODEL()", "address"))
+    except ContractLogicError:
+        return ZERO_ADDRESS
+
+
+def rate_model_from_chain(address: str, market: str):
+    """The reference of the rate model contract at ``address`` in the state it holds now
+    (``fundingkit.models.deployed``), or None for the zero address (the premium formula)."""
+    from web3.exceptions import ContractLogicError
+
+    from fundingkit.models import deployed
+    from fundingkit.models.external_rate import ExternalParameters, ExternalState
+    from fundingkit.models.skew_rate import SkewParameters, SkewState
+    from fundingkit.models.velocity_rate import VelocityParameters, VelocityState
+
+    if int(address, 16) == 0:
+        return None
+    view = partial(read_view, address)
+    owner, checkpoint = str(view("owner()", "address")), view("checkpoint_time()", "uint256")
+
+    def uints(*getters: str) -> list[int]:
+        return [view(getter, "uint256") for getter in getters]
+
+    def has(getter: str) -> bool:
+        try:
+            view(getter, "uint256")
+        except ContractLogicError:
+            return False
+        return True
+
+    if has("skew_scale()"):
+        params = VelocityParameters(*uints("skew_scale()", "max_velocity()", "cap()"))
+        state = VelocityState(checkpoint, view("scaled_rate()", "int256"), view("skew()", "int256"))
+        return deployed.VelocityRateModel(market, owner, params, state)
+    if has("factor()"):
+        params = SkewParameters(*uints("factor()", "exponent()", "cap()"))
+        state = SkewState(checkpoint, *uints("long_open_interest()", "short_open_interest()"))
+        return deployed.SkewRateModel(market, owner, params, state)
+    params = ExternalParameters(*uints("max_rate()", "max_change_per_second()"))
+    state = ExternalState(
+        str(view("rate_provider()", "address")),
+        checkpoint,
+        view("rate_set_time()", "uint256"),
+        view("rate()", "int256"),
+    )
+    return deployed.ExternalRateModel(market, owner, params, state)
 
 
 # ---------------------------------------------------------------- node state on Ape's own anvil

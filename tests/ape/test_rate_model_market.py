@@ -7,7 +7,7 @@ a reference one wei off, which it must catch). The random sequences run on titan
 
 import pytest
 
-from fundingkit.deployment import InStep, MarketConfig, deploy
+from fundingkit.deployment import InStep, MarketConfig, deploy, model_from_chain
 from fundingkit.models.external_rate import ExternalParameters
 from fundingkit.models.skew_rate import SkewParameters
 from fundingkit.models.velocity_rate import VelocityParameters
@@ -67,6 +67,15 @@ def test_a_rate_model_market_on_anvil_matches_its_reference(kind, accounts, chai
         s.settle(keeper, vault)
         in_step()
         assert s.model.funding_index != 0
+        # What the scripts predict from (simulate, inspect): the same model, read back
+        # from the chain's views, predicts the market an hour later.
+        predicted = model_from_chain(str(d.market.address))
+        assert predicted.rate_model == s.model.rate_model
+        chain.pending_timestamp += HOUR
+        predicted.now = d.market.accrue(sender=keeper).timestamp
+        predicted.accrue()
+        assert predicted.funding_index == d.market.funding_index() != s.model.funding_index
+        assert predicted.rate_model.state.checkpoint_time == d.rate_model.checkpoint_time()
     finally:
         chain.restore(snapshot)
 
