@@ -3,7 +3,6 @@ CollateralToken. Each allowed role succeeds (the market in step with the model),
 every other role is rejected with the exact reason and changes nothing. The
 owner's functions never touch an account's margin, position or snapshot."""
 
-import copy
 from dataclasses import dataclass
 
 import boa
@@ -61,8 +60,7 @@ class Stage:
 @pytest.fixture(scope="module")
 def _stage(_deployment_module):
     d = _deployment_module
-    saved = copy.deepcopy(d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(d.model):
         roles = {"owner": d.owner, "operator": d.operator, "feeder": d.feeder}
         for name in ("trader", "non_owner", "pending_owner"):
             roles[name] = boa.env.generate_address(name)
@@ -82,8 +80,6 @@ def _stage(_deployment_module):
         )
         d.advance(600)  # funding is pending on both positions; feeds still fresh
         yield stage
-    d.model.__dict__.clear()
-    d.model.__dict__.update(saved)
 
 
 @pytest.fixture

@@ -16,12 +16,11 @@ apply.
 * Every setter's bounds: each at its minimum and maximum, and one past.
 """
 
-import copy
 from dataclasses import replace
 
 import boa
 import pytest
-from conftest import deploy
+from conftest import deploy, rolled_back
 from eth_abi import decode
 from test_market_unit import (
     MARK,
@@ -220,13 +219,10 @@ def test_index_resolution_at_the_bottom_of_the_envelope(deployment, non_owner):
     d.advance(60)
     set_oracles(d, fresh_feed(d, 1), fresh_feed(d, 1))
     start = d.market.funding_index()
-    with boa.env.anchor():
-        saved = copy.deepcopy(d.model.__dict__)
+    with rolled_back(d.model):
         d.advance(1_200)
         call(d, non_owner, "accrue")
         one_gap = d.market.funding_index() - start
-        d.model.__dict__.clear()
-        d.model.__dict__.update(saved)
     for _ in range(100):
         d.advance(12)
         call(d, non_owner, "accrue")

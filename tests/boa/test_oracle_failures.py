@@ -20,13 +20,13 @@ a trader who knows the feed is stale pokes, settles and tries to leave, and
 ends up exactly where the documented rounding puts it, never better.
 """
 
-import copy
 from collections.abc import Callable
 from dataclasses import astuple, dataclass, field
 from pathlib import Path
 
 import boa
 import pytest
+from conftest import rolled_back
 from test_market_unit import (
     MAX_AGE,
     USD,
@@ -190,8 +190,7 @@ class Scene:
 @pytest.fixture(scope="module")
 def _scene(_deployment_module):
     d = _deployment_module
-    saved = copy.deepcopy(d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(d.model):
         names = ("long", "short", "flat", "newcomer", "keeper")
         long, short, flat, newcomer, keeper = (boa.env.generate_address(n) for n in names)
         for account in (long, short, flat):
@@ -201,22 +200,13 @@ def _scene(_deployment_module):
         call(d, d.operator, "trade", long, short, SIZE, MARK_ANSWER * 10**10)
         d.advance(600)
         yield Scene(d, long, short, flat, newcomer, keeper)
-    d.model.__dict__.clear()
-    d.model.__dict__.update(saved)
-
-
-def restore_model(d, saved):
-    d.model.__dict__.clear()
-    d.model.__dict__.update(copy.deepcopy(saved))
 
 
 @pytest.fixture
 def scene(_scene):
     """The scene, rolled back (chain and model) after each test."""
-    saved = copy.deepcopy(_scene.d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(_scene.d.model):
         yield _scene
-    restore_model(_scene.d, saved)
 
 
 SCRIPTED = {}  # every ScriptedOracle deployed, by address
@@ -641,10 +631,8 @@ def test_stale_stretch_cannot_be_gamed_by_poking_settling_or_leaving(scene):
     params, p, state0 = d.model.params, d.market.sampled_price(), d.model.interval_state
     index0 = d.market.funding_index()
     margins0 = (d.market.accounts(s.long).margin, d.market.accounts(s.short).margin)
-    saved = copy.deepcopy(d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(d.model):
         quiet = run_stale_stretch(s, attacker=False)
-    restore_model(d, saved)
     attacked = run_stale_stretch(s, attacker=True)
 
     assert attacked["tries"] == ["trade", "withdraw"] and attacked["accruals"] == 11
@@ -672,11 +660,10 @@ def test_settling_during_a_stale_stretch_pays_what_settling_after_pays(scene):
     keeps accruing with the held samples, and the extra settlement moves the
     index by at most the one wei of its accrual's truncation, toward zero."""
     s, d = scene, scene.d
-    saved = copy.deepcopy(d.model.__dict__)
     margin0 = d.market.accounts(s.long).margin
     paid = {}
     for during in (False, True):
-        with boa.env.anchor():
+        with rolled_back(d.model):
             if during:
                 d.advance(MAX_AGE + 100)
                 call(d, s.long, "settle", s.long)
@@ -689,7 +676,6 @@ def test_settling_during_a_stale_stretch_pays_what_settling_after_pays(scene):
             call(d, s.long, "settle", s.long)
             s.in_step()
             paid[during] = (margin0 - d.market.accounts(s.long).margin, d.market.funding_index())
-        restore_model(d, saved)
     (after, index_after), (during, index_during) = paid[False], paid[True]
     assert after > 0
     assert after - during == index_after - index_during

@@ -15,7 +15,6 @@ the market's state, exactly as the reference says. A new external function
 fails `test_table_covers_every_state_changing_function` until its row is added.
 """
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,8 +63,7 @@ class Stage:
 @pytest.fixture(scope="module")
 def _stage(_deployment_module):
     d = _deployment_module
-    saved = copy.deepcopy(d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(d.model):
         roles = {"owner": d.owner, "operator": d.operator, "feeder": d.feeder}
         names = ("keeper", "long", "short", "flat", "newcomer", "pending_owner", "grantee")
         roles |= {name: boa.env.generate_address(name) for name in names}
@@ -80,8 +78,6 @@ def _stage(_deployment_module):
         call(d, d.owner, "pause")
         d.advance(600)  # funding is pending on both positions; feeds still fresh
         yield stage
-    d.model.__dict__.clear()
-    d.model.__dict__.update(saved)
 
 
 @pytest.fixture

@@ -247,16 +247,13 @@ class Stage:
 @pytest.fixture(scope="module")
 def _stage(_deployment_module):
     d = _deployment_module
-    saved = copy.deepcopy(d.model.__dict__)
-    with boa.env.anchor():
+    with rolled_back(d.model):
         long, short = boa.env.generate_address("long"), boa.env.generate_address("short")
         for account in (long, short):
             d.fund(account, 100_000 * USD)
             call(d, account, "deposit", 20_000 * USD)
         call(d, d.operator, "trade", long, short, THIRD, 50_050 * WAD)
         yield Stage(d, long, short)
-    d.model.__dict__.clear()
-    d.model.__dict__.update(saved)
 
 
 @pytest.fixture
