@@ -1389,13 +1389,8 @@ def rate_model_reader(
         raise AuditError(f"{address} is not a rate model this audit knows (no parameters logged)")
     kind, fields = MODEL_PARAMETERS[kinds[0]]
     params = kind(*(initial[kinds[0]][f] for f in fields))
-    if kind is ExternalParameters:
-        provider = initial["RateProviderChanged"]["rate_provider"]
-        reference = deployed.ExternalRateModel.deploy(market, owner, provider, params, now)
-    elif kind is SkewParameters:
-        reference = deployed.SkewRateModel.deploy(market, owner, params, now)
-    else:
-        reference = deployed.VelocityRateModel.deploy(market, owner, params, now)
+    provider = initial.get("RateProviderChanged", {}).get("rate_provider")
+    reference = deployed.reference(params, market, owner, now, provider)
 
     def model_logs(from_block: int) -> Iterator[DecodedLog]:
         raw = fetch_raw_logs(request, address, from_block, block, page)

@@ -182,20 +182,16 @@ class Deployment:
     def rate_model_reference(self):
         """The reference of the rate model contract as deployed (None without one)."""
         from fundingkit.models import deployed
-        from fundingkit.models.external_rate import ExternalParameters
-        from fundingkit.models.skew_rate import SkewParameters
 
-        params = self.rate_model_parameters
-        if params is None:
+        if self.rate_model_parameters is None:
             return None
-        market, owner = str(self.market.address), str(self.deployer.address)
-        now = self.rate_model_deployed_at
-        if isinstance(params, ExternalParameters):
-            provider = str(self.rate_provider.address)
-            return deployed.ExternalRateModel.deploy(market, owner, provider, params, now)
-        if isinstance(params, SkewParameters):
-            return deployed.SkewRateModel.deploy(market, owner, params, now)
-        return deployed.VelocityRateModel.deploy(market, owner, params, now)
+        return deployed.reference(
+            self.rate_model_parameters,
+            str(self.market.address),
+            str(self.deployer.address),
+            self.rate_model_deployed_at,
+            str(self.rate_provider.address),
+        )
 
 
 def market_constructor_args(
@@ -311,21 +307,11 @@ def deploy_rate_model(deployer, params, rate_provider):
     next contract after it: deploy the market right after, from the same account."""
     from ape import project
 
-    from fundingkit.models.external_rate import ExternalParameters
-    from fundingkit.models.skew_rate import SkewParameters
+    from fundingkit.models import deployed
 
     market = deployer.get_deployment_address(deployer.nonce + 1)
-    if isinstance(params, ExternalParameters):
-        return project.ExternalRateModel.deploy(
-            market, rate_provider, params.max_rate, params.max_change_per_second, sender=deployer
-        )
-    if isinstance(params, SkewParameters):
-        return project.SkewRateModel.deploy(
-            market, params.factor, params.exponent, params.cap, sender=deployer
-        )
-    return project.VelocityRateModel.deploy(
-        market, params.skew_scale, params.max_velocity, params.cap, sender=deployer
-    )
+    name, args = deployed.constructor(params, market, rate_provider)
+    return getattr(project, name).deploy(*args, sender=deployer)
 
 
 # ---------------------------------------------------------------- chain and reference in step

@@ -18,7 +18,7 @@ reason; on the chain each one accrues the market first, which is
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from types import ModuleType
 from typing import Any, ClassVar
 
@@ -142,3 +142,29 @@ class ExternalRateModel(_RateModelContract):
     def set_rate_provider(self, caller, rate_provider: str):
         _check(caller, self.owner, NOT_THE_OWNER)
         return replace(self, state=external_rate.set_rate_provider(self.state, rate_provider))
+
+
+#: Each model's parameters -> its reference class and its contract's name.
+CONTRACTS = {
+    velocity_rate.VelocityParameters: (VelocityRateModel, "VelocityRateModel"),
+    skew_rate.SkewParameters: (SkewRateModel, "SkewRateModel"),
+    external_rate.ExternalParameters: (ExternalRateModel, "ExternalRateModel"),
+}
+
+
+def constructor(params, market, rate_provider) -> tuple[str, tuple]:
+    """The contract to deploy for ``params`` (its name) and its constructor arguments,
+    for the market at ``market`` (the external model also takes its rate provider)."""
+    name = CONTRACTS[type(params)][1]
+    fields = astuple(params)
+    if isinstance(params, external_rate.ExternalParameters):
+        return name, (market, rate_provider, *fields)
+    return name, (market, *fields)
+
+
+def reference(params, market, owner, now: int, rate_provider=None):
+    """The reference of the contract ``constructor`` deploys, as deployed at ``now``."""
+    cls = CONTRACTS[type(params)][0]
+    if cls is ExternalRateModel:
+        return cls.deploy(market, owner, rate_provider, params, now)
+    return cls.deploy(market, owner, params, now)

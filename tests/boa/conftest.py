@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from deployers import EXTERNAL_MODEL, MARKET, ORACLE, SKEW_MODEL, TOKEN, VELOCITY_MODEL  # noqa: E402
+from deployers import MARKET, ORACLE, RATE_MODELS, TOKEN  # noqa: E402
 from eth._utils.address import generate_contract_address  # noqa: E402
 
 from fundingkit.deployment import market_constructor_args  # noqa: E402
@@ -219,21 +219,10 @@ def _deploy_rate_model(params, owner: str, rate_provider: str):
     market = boa.environment.Address(
         generate_contract_address(boa.environment.Address(owner).canonical_address, nonce + 1)
     )
+    name, args = deployed.constructor(params, market, rate_provider)
     with boa.env.prank(owner):
-        if isinstance(params, VelocityParameters):
-            args = (params.skew_scale, params.max_velocity, params.cap)
-            contract = VELOCITY_MODEL.deploy(market, *args)
-            reference = deployed.VelocityRateModel.deploy(market, owner, params, START_TIME)
-        elif isinstance(params, SkewParameters):
-            contract = SKEW_MODEL.deploy(market, params.factor, params.exponent, params.cap)
-            reference = deployed.SkewRateModel.deploy(market, owner, params, START_TIME)
-        else:
-            args = (rate_provider, params.max_rate, params.max_change_per_second)
-            contract = EXTERNAL_MODEL.deploy(market, *args)
-            reference = deployed.ExternalRateModel.deploy(
-                market, owner, rate_provider, params, START_TIME
-            )
-    return contract, reference
+        contract = RATE_MODELS[name].deploy(*args)
+    return contract, deployed.reference(params, market, owner, START_TIME, rate_provider)
 
 
 @pytest.fixture(scope="module")

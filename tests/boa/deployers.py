@@ -12,5 +12,11 @@ MARKET = boa.load_partial(str(ROOT / "contracts" / "FundingMarket.vy"))
 VELOCITY_MODEL = boa.load_partial(str(ROOT / "contracts" / "VelocityRateModel.vy"))
 SKEW_MODEL = boa.load_partial(str(ROOT / "contracts" / "SkewRateModel.vy"))
 EXTERNAL_MODEL = boa.load_partial(str(ROOT / "contracts" / "ExternalRateModel.vy"))
+# The rate model contracts by name (fundingkit.models.deployed.constructor names them).
+RATE_MODELS = {
+    "VelocityRateModel": VELOCITY_MODEL,
+    "SkewRateModel": SKEW_MODEL,
+    "ExternalRateModel": EXTERNAL_MODEL,
+}
 MATH_HARNESS = boa.load_partial(str(ROOT / "tests" / "contracts" / "MathHarness.vy"))
 REENTRANT_TOKEN = boa.load_partial(str(ROOT / "tests" / "contracts" / "ReentrantToken.vy"))
