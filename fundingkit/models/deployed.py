@@ -59,10 +59,6 @@ class VelocityRateModel(_RateModelContract):
     state: velocity_rate.VelocityState
     module: ClassVar[ModuleType] = velocity_rate
 
-    @classmethod
-    def deploy(cls, market, owner, params: velocity_rate.VelocityParameters, now: int):
-        return cls(market, owner, params, velocity_rate.start(params, now))
-
     def accrue(self, caller, price: int, skew: int, longs: int, shorts: int, now: int):
         _check(caller, self.market, NOT_THE_MARKET)
         state = replace(self.state, skew=skew)
@@ -85,10 +81,6 @@ class SkewRateModel(_RateModelContract):
     params: skew_rate.SkewParameters
     state: skew_rate.SkewState
     module: ClassVar[ModuleType] = skew_rate
-
-    @classmethod
-    def deploy(cls, market, owner, params: skew_rate.SkewParameters, now: int):
-        return cls(market, owner, params, skew_rate.start(params, now))
 
     @staticmethod
     def _clamped(longs: int, shorts: int) -> tuple[int, int]:
@@ -119,10 +111,6 @@ class ExternalRateModel(_RateModelContract):
     params: external_rate.ExternalParameters
     state: external_rate.ExternalState
     module: ClassVar[ModuleType] = external_rate
-
-    @classmethod
-    def deploy(cls, market, owner, rate_provider, params: external_rate.ExternalParameters, now):
-        return cls(market, owner, params, external_rate.start(params, rate_provider, now))
 
     def accrue(self, caller, price: int, skew: int, longs: int, shorts: int, now: int):
         _check(caller, self.market, NOT_THE_MARKET)
@@ -166,5 +154,5 @@ def reference(params, market, owner, now: int, rate_provider=None):
     """The reference of the contract ``constructor`` deploys, as deployed at ``now``."""
     cls = CONTRACTS[type(params)][0]
     if cls is ExternalRateModel:
-        return cls.deploy(market, owner, rate_provider, params, now)
-    return cls.deploy(market, owner, params, now)
+        return cls(market, owner, params, external_rate.start(params, rate_provider, now))
+    return cls(market, owner, params, cls.module.start(params, now))
