@@ -20,18 +20,22 @@
         Every state-changing call first accrues (brings the index to now), then
         settles each account it touches, before it changes anything. Anyone may
         accrue or settle any account. An operator submits matched trades within
-        a band around the mark price. The owner (two-step transfer) sets bounded
+        a band around the mark price. A bankrupt account's loss goes down a
+        written waterfall (insurance, the winning side, then bad debt shared pro
+        rata), profit stays in while a position is open, and no trade leaves an
+        account worth less than zero (docs/MATH.md §16). The owner (two-step transfer) sets bounded
         parameters and can pause. No owner function moves an account's margin
         or position; only the operator's trades do, and the owner appoints the
         operator: trusting the operator means trusting the owner.
         Units: prices, sizes, margins, rates and the index are WAD (18 decimals);
         token amounts in calls and events are in the token's own decimals.
         The formulas are in docs/MATH.md.
-@custom:kill Call `pause()`: trades and deposits stop, while accrual, settlement,
-        liquidation and withdrawal keep working: a flat account can always
-        take its margin out, and an account with a position its free margin
-        while the index feed is usable. Positions stay open until liquidated
-        or until trading resumes (docs/SECURITY.md, the pause table).
+@custom:kill Call `pause()`: trades that add exposure stop, while deposits,
+        reducing trades, accrual, settlement, liquidation and withdrawal keep
+        working: a trader can always add margin or reduce while it can be
+        liquidated, a flat account can always take its margin out, and an
+        account with a position its free margin while the index feed is
+        usable (docs/SECURITY.md, the pause table).
 """
 
 
@@ -82,6 +86,8 @@ exports: (
     funding_accrual.last_accrual,
     funding_accrual.sampled_price,
     ledger.accounts,
+    ledger.principal,
+    ledger.bad_debt,
     ledger.total_collateral,
     ledger.surplus,
     ledger.open_interest,
@@ -252,7 +258,16 @@ event Liquidated:
     fee: uint256
 
 
-# @dev Collateral added to the insurance account's margin (token units).
+# @dev `account` took `size` of the insurance account's position at the index
+# price `price` (positive: it bought from a long insurance account).
+event InsuranceUnwound:
+    account: indexed(address)
+    size: int256
+    price: uint256
+
+
+# @dev Collateral added to the insurance account's margin (token units), after
+# paying bad debt down.
 event InsuranceFunded:
     funder: indexed(address)
     amount: uint256
@@ -388,17 +403,22 @@ def settle(account: address) -> int256:
 @nonreentrant
 def deposit(amount: uint256):
     """
-    @notice Moves `amount` collateral tokens from the caller into its margin.
-            The caller must have approved the market. Works with a stale feed.
+    @notice Moves `amount` collateral tokens from the caller into its margin,
+            crediting what arrives (a token that charges a fee on transfer
+            credits less). The caller must have approved the market. Works
+            while paused and with a stale feed; closed while there is bad debt.
     @param amount In token units.
     """
-    pausable._require_not_paused()
     assert amount != 0, "market: amount is zero"
+    assert ledger.bad_debt == 0, "market: deposits closed while bad debt is shared"
     self._accrue()
     ledger._settle(msg.sender)
-    ledger._credit(msg.sender, self._to_wad(amount))
-    assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
-    log Deposited(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
+    received: uint256 = self._pull(amount)
+    wad: uint256 = self._to_wad(received)
+    ledger._credit(msg.sender, wad)
+    if ledger.accounts[msg.sender].position != 0:
+        ledger.principal[msg.sender] += wad
+    log Deposited(account=msg.sender, amount=received, margin=ledger.accounts[msg.sender].margin)
 
 
 @external
@@ -407,24 +427,29 @@ def withdraw(amount: uint256):
     """
     @notice Sends `amount` collateral tokens from the caller's margin to it,
             after settling its funding. An open position must stay above the
-            initial margin at a fresh index price; a flat account needs no
-            price, so it can withdraw while paused or with a stale feed. The
-            market pays out only collateral it holds: margin credited from a
-            counterparty's unsettled or unpaid loss waits until that is covered.
+            initial margin at a fresh index price, counting at most the
+            account's principal: profit stays in until the position is closed.
+            A flat account needs no price, so it can withdraw while paused or
+            with a stale feed. The market pays out only collateral it holds:
+            margin credited from a counterparty's unsettled loss waits until
+            that is settled. With bad debt, each token paid out costs
+            1 / `haircut()` of margin.
     @param amount In token units.
     """
     assert amount != 0, "market: amount is zero"
     self._accrue()
     ledger._settle(msg.sender)
     position: int256 = ledger.accounts[msg.sender].position
-    amount_wad: uint256 = self._to_wad(amount)
+    debit: uint256 = ledger._debit(msg.sender, self._to_wad(amount))
     if position == 0:
-        assert ledger.accounts[msg.sender].margin >= convert(amount_wad, int256), "market: amount exceeds margin"
-    ledger._debit(msg.sender, amount_wad)
-    if position != 0:
+        assert ledger.accounts[msg.sender].margin >= 0, "market: amount exceeds margin"
+    else:
+        principal: int256 = convert(ledger.principal[msg.sender], int256) - convert(debit, int256)
         index: price_feed.Reading = price_feed._read(self.index_oracle, self._max_age())
         price_feed._require_usable(index, "index")
-        assert self._meets_margin(msg.sender, index.price, self.initial_margin_ratio), "market: withdrawal leaves margin below initial"
+        worth: int256 = min(ledger._value(msg.sender, index.price), principal)
+        assert self._meets_margin(msg.sender, index.price, self.initial_margin_ratio, worth), "market: withdrawal leaves margin below initial"
+        ledger.principal[msg.sender] = convert(principal, uint256)
     assert extcall COLLATERAL.transfer(msg.sender, amount, default_return_value=True), "market: transfer out failed"
     log Withdrawn(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
 
@@ -434,14 +459,18 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     """
     @notice Records a matched trade: `buyer` gains `size` base and pays
             size * price; `seller` the opposite. Both are settled first. Each
-            account whose exposure grows must end above the initial margin.
+            account whose exposure grows must end above the initial margin, and
+            neither may end worth less than zero (an under-water account goes
+            through liquidation). While paused or while there is bad debt, only
+            trades in which no account but the vault grows its exposure. In
+            pool mode the vault needs the initial margin only when the trader
+            grows its exposure, so a trader can always reduce.
     @param buyer The account going long (or reducing its short).
     @param seller The account going short (or reducing its long).
     @param size In base (WAD), > 0.
     @param price In quote per base (WAD), within `price_band` of the mark.
     """
     assert msg.sender == self.operator, "market: caller is not the operator"
-    pausable._require_not_paused()
     assert buyer != empty(address) and seller != empty(address), "market: account is the zero address"
     assert buyer != seller, "market: buyer and seller are the same account"
     assert VAULT == empty(address) or buyer == VAULT or seller == VAULT, "market: in pool mode every trade is against the vault"
@@ -462,11 +491,16 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     ledger._trade(buyer, seller, size, price)
     limit: int256 = convert(MAX_POSITION, int256)
     assert max(abs(ledger.accounts[buyer].position), abs(ledger.accounts[seller].position)) <= limit, "market: position above 1e12 base"
-    ratio: uint256 = self.initial_margin_ratio
-    if self._adds_exposure(buyer_before, ledger.accounts[buyer].position):
-        assert self._meets_margin(buyer, index.price, ratio), "market: buyer below initial margin"
-    if self._adds_exposure(seller_before, ledger.accounts[seller].position):
-        assert self._meets_margin(seller, index.price, ratio), "market: seller below initial margin"
+    buyer_adds: bool = self._adds_exposure(buyer_before, ledger.accounts[buyer].position)
+    seller_adds: bool = self._adds_exposure(seller_before, ledger.accounts[seller].position)
+    self._check_reduce_only((buyer_adds and buyer != VAULT) or (seller_adds and seller != VAULT))
+    # The vault grows its exposure with the initial margin only as the trader does.
+    if buyer == VAULT:
+        buyer_adds = buyer_adds and seller_adds
+    if seller == VAULT:
+        seller_adds = seller_adds and buyer_adds
+    assert self._holds(buyer, index.price, buyer_adds), "market: buyer below initial margin or under water"
+    assert self._holds(seller, index.price, seller_adds), "market: seller below initial margin or under water"
     log Traded(buyer=buyer, seller=seller, size=size, price=price, index_price=index.price, mark_price=mark.price)
 
 
@@ -477,18 +511,24 @@ def liquidate(account: address):
             at the index price) is below the maintenance margin: after accrual
             and settlement of both, its whole position moves to the insurance
             account (this market's own address) at the index price, and the
-            liquidation fee moves from its margin to the caller's. A negative
-            margin left is covered by the insurance account's equity, then
-            socialised across the winning side in O(1) (see ledger). Works
-            while paused; needs a usable index reading.
-    @param account The account to liquidate.
+            liquidation fee, at most the margin left, moves from its margin to
+            the caller's. A negative margin left goes down the loss waterfall:
+            the insurance account's equity, the winning side in O(1), bad debt
+            (see ledger). Liquidating the insurance account (this market's
+            address) sends its own deficit down the waterfall; any liquidation
+            does that first. Works while paused; needs a usable index reading.
+    @param account The account to liquidate, or this market for its deficit.
     """
-    assert account != self, "market: the insurance account cannot be liquidated"
     feeds: Feeds = self._accrue_and_read()
     index: price_feed.Reading = feeds.index
     price_feed._require_usable(index, "index")
-    ledger._settle(account)
     ledger._settle(self)
+    resolved: bool = ledger._resolve_insurance(index.price)
+    if account == self:
+        assert resolved, "market: the insurance account has no deficit"
+        log Liquidated(account=self, liquidator=msg.sender, position=ledger.accounts[self].position, price=index.price, fee=0)
+        return
+    ledger._settle(account)
     position: int256 = ledger.accounts[account].position
     assert position != 0, "market: account has no position"
     required: int256 = ledger._margin_required(position, index.price, self.maintenance_margin_ratio)
@@ -499,11 +539,13 @@ def liquidate(account: address):
         ledger._trade(self, account, size, index.price)
     else:
         ledger._trade(account, self, size, index.price)
+    # The liquidator is paid from what is left, never from the waterfall.
     fee: uint256 = fixed_point._wad_mul_down(fixed_point._wad_mul_down(size, index.price), self.liquidation_fee)
+    fee = min(fee, convert(max(ledger.accounts[account].margin, 0), uint256))
     ledger.accounts[account].margin -= convert(fee, int256)
     ledger.accounts[msg.sender].margin += convert(fee, int256)
     # The side opposite the liquidated position gained what it lost.
-    ledger._cover_shortfall(account, self, index.price, position < 0)
+    ledger._cover_shortfall(account, index.price, position < 0)
     log Liquidated(account=account, liquidator=msg.sender, position=position, price=index.price, fee=fee)
 
 
@@ -512,16 +554,55 @@ def liquidate(account: address):
 def fund_insurance(amount: uint256):
     """
     @notice Moves `amount` collateral tokens from the caller into the insurance
-            account's margin, which absorbs liquidation shortfalls. Nobody can
-            withdraw it: it leaves only by covering losses.
+            account's margin, which absorbs liquidation shortfalls; what
+            arrives pays bad debt down first. Nobody can withdraw it: it
+            leaves only by covering losses.
     @param amount In token units.
     """
     assert amount != 0, "market: amount is zero"
     self._accrue()
     ledger._settle(self)
-    ledger._credit(self, self._to_wad(amount))
-    assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
-    log InsuranceFunded(funder=msg.sender, amount=amount, margin=ledger.accounts[self].margin)
+    received: uint256 = self._pull(amount)
+    wad: uint256 = self._to_wad(received)
+    ledger._credit(self, wad)
+    ledger._repay(wad)
+    log InsuranceFunded(funder=msg.sender, amount=received, margin=ledger.accounts[self].margin)
+
+
+@external
+def unwind_insurance(size: uint256):
+    """
+    @notice The caller takes `size` of the insurance account's position at the
+            index price: it buys from a long insurance account, sells to a
+            short one. Its own transaction is its consent. Any insurance
+            deficit goes down the waterfall first. The caller must stay worth
+            at least zero and, if its exposure grows, above the initial margin
+            (not while paused or with bad debt). Allowed in pool mode: a trader
+            can close there after the vault was liquidated.
+    @param size In base (WAD), at most the insurance account's position.
+    """
+    assert size != 0, "market: size is zero"
+    feeds: Feeds = self._accrue_and_read()
+    index: price_feed.Reading = feeds.index
+    price_feed._require_usable(index, "index")
+    ledger._settle(self)
+    ledger._settle(msg.sender)
+    ledger._resolve_insurance(index.price)
+    held: int256 = ledger.accounts[self].position
+    assert held != 0, "market: the insurance account has no position"
+    assert size <= convert(abs(held), uint256), "market: size above the insurance account's position"
+    before: int256 = ledger.accounts[msg.sender].position
+    taken: int256 = convert(size, int256)
+    if held > 0:
+        ledger._trade(msg.sender, self, size, index.price)
+    else:
+        ledger._trade(self, msg.sender, size, index.price)
+        taken = -taken
+    assert abs(before + taken) <= convert(MAX_POSITION, int256), "market: position above 1e12 base"
+    adds: bool = self._adds_exposure(before, before + taken)
+    self._check_reduce_only(adds)
+    assert self._holds(msg.sender, index.price, adds), "market: caller below initial margin or under water"
+    log InsuranceUnwound(account=msg.sender, size=taken, price=index.price)
 
 
 @external
@@ -720,7 +801,7 @@ def pending_funding(account: address) -> int256:
     index, state = self._current()
     account_state: ledger.Account = ledger.accounts[account]
     position: int256 = account_state.position
-    return ledger._owed(position, account_state.index_snapshot, ledger._side_index(position, index))
+    return ledger._owed(position, account_state.index_snapshot, ledger._side_index(account, position, index))
 
 
 @external
@@ -737,7 +818,7 @@ def projected_margin(account: address) -> int256:
     index, state = self._current()
     account_state: ledger.Account = ledger.accounts[account]
     position: int256 = account_state.position
-    pending: int256 = ledger._owed(position, account_state.index_snapshot, ledger._side_index(position, index))
+    pending: int256 = ledger._owed(position, account_state.index_snapshot, ledger._side_index(account, position, index))
     price: uint256 = funding_accrual.sampled_price
     return account_state.margin - pending - self._funding_forecast(position, price)
 
@@ -769,7 +850,17 @@ def total_margin() -> int256:
     """
     @notice The sum of every account's stored margin (WAD quote).
     """
-    return convert(ledger.total_collateral, int256) - ledger.surplus
+    return convert(ledger.total_collateral + ledger.bad_debt, int256) - ledger.surplus
+
+
+@external
+@view
+def haircut() -> uint256:
+    """
+    @notice The share of margin a withdrawal pays out (WAD): 1e18, or while
+            there is bad debt the share frozen when it last changed.
+    """
+    return ledger._haircut()
 
 
 @external
@@ -963,14 +1054,50 @@ def _ask_cap(source: address, price: uint256) -> bool:
 
 @internal
 @view
-def _meets_margin(account: address, price: uint256, ratio: uint256) -> bool:
+def _meets_margin(account: address, price: uint256, ratio: uint256, worth: int256) -> bool:
     """
-    @dev For a settled account in a block that accrued: value at `price`, less
-         the forecast funding, covers |position| * price * ratio.
+    @dev For a settled account in a block that accrued: `worth` (its value at
+         `price`, or less), less the forecast funding, covers
+         |position| * price * ratio.
     """
     position: int256 = ledger.accounts[account].position
     forecast: int256 = self._funding_forecast(position, price)
-    return ledger._value(account, price) - forecast >= ledger._margin_required(position, price, ratio)
+    return worth - forecast >= ledger._margin_required(position, price, ratio)
+
+
+@internal
+@view
+def _holds(account: address, price: uint256, adds: bool) -> bool:
+    """
+    @dev After a trade: the initial margin when `adds`, else a value of at least zero.
+    """
+    worth: int256 = ledger._value(account, price)
+    if adds:
+        return self._meets_margin(account, price, self.initial_margin_ratio, worth)
+    return worth >= 0
+
+
+@internal
+@view
+def _check_reduce_only(adds: bool):
+    """
+    @dev While paused or while there is bad debt, no trader may grow its exposure.
+    """
+    if adds:
+        assert not pausable.paused and ledger.bad_debt == 0, "market: only trades that reduce (paused or bad debt)"
+
+
+@internal
+def _pull(amount: uint256) -> uint256:
+    """
+    @dev transferFrom the caller; returns what arrived (token units), by the
+         market's balance before and after.
+    """
+    before: uint256 = staticcall COLLATERAL.balanceOf(self)
+    assert extcall COLLATERAL.transferFrom(msg.sender, self, amount, default_return_value=True), "market: transfer in failed"
+    received: uint256 = staticcall COLLATERAL.balanceOf(self) - before
+    assert received != 0, "market: no collateral arrived"
+    return received
 
 
 @internal

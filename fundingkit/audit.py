@@ -98,6 +98,7 @@ CALL_EVENTS = frozenset(
         "Withdrawn",
         "Traded",
         "Liquidated",
+        "InsuranceUnwound",
         "InsuranceFunded",
         "RateParametersChanged",
         "OraclesChanged",
@@ -139,7 +140,9 @@ RISK_FIELDS = (
     "liquidation_fee",
     "funding_horizon",
 )
-#: ShortfallCovered's amounts, in the order MarketModel.liquidate returns them.
+#: The calls whose loss waterfall logs ShortfallCovered.
+WATERFALL_CALLS = frozenset({"Liquidated", "InsuranceUnwound"})
+#: ShortfallCovered's amounts, in the order MarketModel's waterfall returns them.
 SHORTFALL_FIELDS = ("shortfall", "by_insurance", "socialised", "unbacked", "loss_per_unit")
 
 #: The market's stored values the final comparison can take, and where the model keeps them.
@@ -153,6 +156,8 @@ MARKET_QUANTITIES: dict[str, Callable[[MarketModel], int]] = {
     "last_premium_average": lambda m: m.interval_state.last_premium_average,
     "total_collateral": lambda m: m.total_collateral,
     "surplus": lambda m: m.surplus,
+    "bad_debt": lambda m: m.bad_debt,
+    "haircut": lambda m: m.haircut(),
     "interval": lambda m: m.params.interval,
     "interest": lambda m: m.params.interest,
     "dampener": lambda m: m.params.dampener,
@@ -566,6 +571,7 @@ class _ReplayModel(MarketModel):
 
     def __init__(self, **kwargs: Any):
         self.settlements: list[tuple[str, int, int, int]] = []
+        self.covered: list[tuple] = []  # (account, ShortfallCovered's amounts, longs_pay)
         self.skip_withdrawal_margin = False
         self.touching: tuple = ()
         super().__init__(**kwargs)
@@ -574,16 +580,21 @@ class _ReplayModel(MarketModel):
         before = self.accounts.get(address)
         position = before.position if before else 0
         snapshot = before.index_snapshot if before else 0
-        index = self._side_index(position, self.funding_index)
+        index = self._side_index(address, position, self.funding_index)
         amount = super()._settle(address)
         if position != 0 and snapshot != index:
             self.settlements.append((address, position, index, amount))
         return amount
 
-    def _value(self, account, price: int) -> int:
+    def _meets_margin(self, account, price: int, ratio: int, worth: int) -> bool:
         if self.skip_withdrawal_margin:
-            return UINT256_MAX  # always meets the margin: not re-checked
-        return super()._value(account, price)
+            return True  # not re-checked
+        return super()._meets_margin(account, price, ratio, worth)
+
+    def _socialise(self, address, shortfall, by_insurance, longs_pay, has_side):
+        amounts = super()._socialise(address, shortfall, by_insurance, longs_pay, has_side)
+        self.covered.append((address, amounts, longs_pay))
+        return amounts
 
     @contextmanager
     def _transaction(self):
@@ -820,10 +831,11 @@ class _Auditor:
         model = self.model
         assert model is not None
         model.settlements.clear()
+        model.covered.clear()
         self.covers = [log for log in settled if log.name == "ShortfallCovered"]
         settled = [log for log in settled if log.name == "FundingSettled"]
-        if self.covers and (ending is None or ending.name != "Liquidated"):
-            self.mismatch("ShortfallCovered only in a liquidation", 0, 1, None)
+        if self.covers and (ending is None or ending.name not in WATERFALL_CALLS):
+            self.mismatch("ShortfallCovered only in a liquidation or an unwind", 0, 1, None)
         if accrued is not None:
             a = accrued.args
             self.check(
@@ -923,6 +935,8 @@ class _Auditor:
             self.call("set_risk_parameters", None, model.set_risk_parameters, owner, *risk)
         elif name == "Liquidated":
             self.liquidation(accrued, log)
+        elif name == "InsuranceUnwound":
+            self.unwind(accrued, log)
         elif name == "InsuranceFunded":
             funder, amount = a["funder"], a["amount"]
             model.touching = (funder, model.insurance)
@@ -1022,15 +1036,39 @@ class _Auditor:
         liquidate = lambda: result.append(model.liquidate(liquidator, account))  # noqa: E731
         if not self.call("liquidate", account, liquidate):
             return
-        fee, cover = result[0]
+        fee, _ = result[0]
         self.check("Liquidated.fee", fee, a["fee"], account)
-        self.check("ShortfallCovered emitted", int(cover is not None), len(self.covers), account)
-        if cover is not None and self.covers:
-            logged = self.covers[0].args
-            self.check("ShortfallCovered.account", 1, int(logged["account"] == account), account)
-            self.check("ShortfallCovered.longs_pay", int(position < 0), int(logged["longs_pay"]))
-            for name, value in zip(SHORTFALL_FIELDS, cover, strict=True):
-                self.check(f"ShortfallCovered.{name}", value, logged[name], account)
+        self.compare_covers(account)
+
+    def unwind(self, accrued: DecodedLog | None, log: DecodedLog) -> None:
+        """Replays ``unwind_insurance`` at the index price it logged, and its waterfall."""
+        model, a = self.model, log.args
+        account = a["account"]
+        if accrued is None:
+            model.index_feed.reading = _ok(a["price"])
+        else:
+            self.check(
+                "InsuranceUnwound.price = Accrued.index_price",
+                accrued.args["index_price"],
+                a["price"],
+            )
+        model.touching = (account, model.insurance)
+        held = model.account(model.insurance).position
+        self.check("InsuranceUnwound.size has the insurance's sign", 1, int(held * a["size"] > 0))
+        size = abs(a["size"])
+        if self.call("unwind_insurance", account, model.unwind_insurance, account, size):
+            self.compare_covers(account)
+
+    def compare_covers(self, account: str) -> None:
+        """The call's ShortfallCovered events against the waterfall steps the model took."""
+        model = self.model
+        self.check("ShortfallCovered emitted", len(model.covered), len(self.covers), account)
+        for (address, amounts, longs_pay), logged in zip(model.covered, self.covers, strict=False):
+            args = logged.args
+            self.check("ShortfallCovered.account", 1, int(args["account"] == address), address)
+            self.check("ShortfallCovered.longs_pay", int(longs_pay), int(args["longs_pay"]))
+            for name, value in zip(SHORTFALL_FIELDS, amounts, strict=True):
+                self.check(f"ShortfallCovered.{name}", value, args[name], address)
 
     def compare_settlements(self, logs: list[DecodedLog]) -> None:
         """The chain's FundingSettled events against the settlements the model made."""
@@ -1155,7 +1193,7 @@ def _settled_by(log: DecodedLog | None, insurance: str) -> tuple:
     """The accounts a call settles (their FundingSettled events belong to it)."""
     if log is None:
         return ()
-    if log.name == "Liquidated":
+    if log.name in ("Liquidated", "InsuranceUnwound"):
         return (log.args["account"], insurance)
     if log.name == "InsuranceFunded":
         return (insurance,)

@@ -233,6 +233,11 @@ class MarketModel:
         self.open_interest = 0
         self.long_loss = 0  # socialised loss per unit of base, charged to longs
         self.short_loss = 0  # ... and to shorts
+        # Per account: margin when its position opened from flat, plus deposits less
+        # withdrawals since; profit above it stays in while a position is open.
+        self.principal: dict = {}
+        self.bad_debt = 0  # losses no one could take, shared through the haircut
+        self.frozen_haircut = 0  # the haircut frozen when the bad debt last changed
         # The collateral token, mirrored: balances and allowances to the market.
         self.wallet: dict = {}
         self.allowance: dict = {}
@@ -290,9 +295,12 @@ class MarketModel:
         self.accrue()
         return self._settle(account)
 
-    def _side_index(self, position: int, index: int) -> int:
-        """The index a position settles against: F, plus the longs' socialised
-        loss for a long, less the shorts' for a short."""
+    def _side_index(self, address, position: int, index: int) -> int:
+        """The index ``address``'s position settles against: F for a flat account
+        and the insurance account, plus the longs' socialised loss for a long,
+        less the shorts' for a short."""
+        if address == self.insurance:
+            return index
         if position > 0:
             return index + self.long_loss
         if position < 0:
@@ -301,7 +309,7 @@ class MarketModel:
 
     def _settle(self, address) -> int:
         account = self.accounts.setdefault(address, Account())
-        index = self._side_index(account.position, self.funding_index)
+        index = self._side_index(address, account.position, self.funding_index)
         if account.index_snapshot == index:
             return 0
         amount = 0
@@ -316,12 +324,15 @@ class MarketModel:
 
     def deposit(self, caller, amount: int) -> None:
         with self._transaction():
-            _require(not self.paused, "pausable: contract is paused")
             _require(amount > 0, "market: amount is zero")
+            _require(self.bad_debt == 0, "market: deposits closed while bad debt is shared")
             self.accrue()
             self._settle(caller)
-            self._credit(caller, self._to_wad(amount))
             self._pay_in(caller, amount)
+            wad = self._to_wad(amount)
+            self._credit(caller, wad)
+            if self.accounts[caller].position != 0:
+                self.principal[caller] = self.principal.get(caller, 0) + wad
 
     def _to_wad(self, amount: int) -> int:
         _require(
@@ -353,29 +364,50 @@ class MarketModel:
             self.accrue()
             self._settle(caller)
             account = self.accounts[caller]
-            amount_wad = self._to_wad(amount)
+            debit = self._debit(account, self._to_wad(amount))
             if account.position == 0:
-                _require(account.margin >= amount_wad, "market: amount exceeds margin")
-            _require(
-                amount_wad <= self.total_collateral,
-                "ledger: market holds less collateral until payers settle",
-            )
-            account.margin -= amount_wad
-            self.total_collateral -= amount_wad
-            if account.position != 0:
+                _require(account.margin >= 0, "market: amount exceeds margin")
+            else:
+                principal = self.principal.get(caller, 0) - debit
                 index = self._read_usable(self.index_feed, "index")
+                worth = min(self._value(account, index.price), principal)
                 _require(
-                    self._meets_margin(account, index.price, self.risk.initial_margin_ratio),
+                    self._meets_margin(account, index.price, self.risk.initial_margin_ratio, worth),
                     "market: withdrawal leaves margin below initial",
                 )
+                self.principal[caller] = principal
             self.wallet[caller] = self.wallet.get(caller, 0) + amount
+
+    def _debit(self, account: Account, amount_wad: int) -> int:
+        """Pays ``amount_wad`` out of ``account``'s margin; with bad debt the margin
+        gives amount / haircut (rounded up), whose excess pays the bad debt down."""
+        _require(
+            amount_wad <= self.total_collateral,
+            "ledger: market holds less collateral until payers settle",
+        )
+        debit = amount_wad
+        if self.bad_debt:
+            debit = mul_div_ceil(amount_wad, WAD, self.frozen_haircut)
+            repaid = min(debit - amount_wad, self.bad_debt)
+            self.bad_debt -= repaid
+            self.surplus += debit - amount_wad - repaid
+        account.margin -= debit
+        self.total_collateral -= amount_wad
+        return debit
+
+    def _freeze_haircut(self) -> None:
+        total = self.total_collateral
+        self.frozen_haircut = total * WAD // (total + self.bad_debt)
+
+    def haircut(self) -> int:
+        """The share of margin a withdrawal pays out (WAD)."""
+        return WAD if self.bad_debt == 0 else self.frozen_haircut
 
     # ---- trading -----------------------------------------------------------
 
     def trade(self, caller, buyer, seller, size: int, price: int) -> None:
         with self._transaction():
             _require(caller == self.operator, "market: caller is not the operator")
-            _require(not self.paused, "pausable: contract is paused")
             _require(
                 buyer != ZERO_ADDRESS and seller != ZERO_ADDRESS,
                 "market: account is the zero address",
@@ -403,23 +435,49 @@ class MarketModel:
                 max(abs(long.position), abs(short.position)) <= MAX_POSITION,
                 "market: position above 1e12 base",
             )
-            ratio = self.risk.initial_margin_ratio
-            if adds_exposure(long_before, long.position):
-                _require(
-                    self._meets_margin(long, index.price, ratio),
-                    "market: buyer below initial margin",
-                )
-            if adds_exposure(short_before, short.position):
-                _require(
-                    self._meets_margin(short, index.price, ratio),
-                    "market: seller below initial margin",
-                )
+            buyer_adds = adds_exposure(long_before, long.position)
+            seller_adds = adds_exposure(short_before, short.position)
+            self._check_reduce_only(
+                (buyer_adds and buyer != self.vault) or (seller_adds and seller != self.vault)
+            )
+            # The vault grows its exposure with the initial margin only as the trader does.
+            if buyer == self.vault:
+                buyer_adds = buyer_adds and seller_adds
+            if seller == self.vault:
+                seller_adds = seller_adds and buyer_adds
+            _require(
+                self._holds(long, index.price, buyer_adds),
+                "market: buyer below initial margin or under water",
+            )
+            _require(
+                self._holds(short, index.price, seller_adds),
+                "market: seller below initial margin or under water",
+            )
+
+    def _check_reduce_only(self, adds: bool) -> None:
+        """While paused or with bad debt, no trader may grow its exposure."""
+        if adds:
+            _require(
+                not self.paused and self.bad_debt == 0,
+                "market: only trades that reduce (paused or bad debt)",
+            )
+
+    def _holds(self, account: Account, price: int, adds: bool) -> bool:
+        """After a trade: the initial margin when ``adds``, else a value of at least zero."""
+        worth = self._value(account, price)
+        if adds:
+            return self._meets_margin(account, price, self.risk.initial_margin_ratio, worth)
+        return worth >= 0
 
     def _move(self, buyer, seller, size: int, price: int) -> None:
         """``size`` base from seller to buyer at ``price`` (both settled):
         notional rounded against each, open interest and side snapshots kept."""
         long, short = self.accounts[buyer], self.accounts[seller]
         long_before, short_before = long.position, short.position
+        # A position opened from flat: the margin it opens with is its principal.
+        for address, account in ((buyer, long), (seller, short)):
+            if account.position == 0:
+                self.principal[address] = max(account.margin, 0)
         paid, received = wad_mul_up(size, price), wad_mul_down(size, price)
         long.position += size
         long.margin -= paid
@@ -432,20 +490,24 @@ class MarketModel:
             + max(short.position, 0)
             - max(short_before, 0)
         )
-        for account, before in ((long, long_before), (short, short_before)):
+        for address, account, before in ((buyer, long, long_before), (seller, short, short_before)):
             if account.position != 0 and (before == 0 or (before > 0) != (account.position > 0)):
-                account.index_snapshot = self._side_index(account.position, self.funding_index)
+                account.index_snapshot = self._side_index(
+                    address, account.position, self.funding_index
+                )
 
     def liquidate(self, caller, address) -> tuple[int, tuple | None]:
-        """Returns the fee paid to ``caller`` and the shortfall cover (or None)."""
+        """Returns the fee paid to ``caller`` and the loss that went down the
+        waterfall (or None). Liquidating the insurance account resolves its deficit."""
         with self._transaction():
-            _require(
-                address != self.insurance, "market: the insurance account cannot be liquidated"
-            )
             self.accrue()
             index = self._read_usable(self.index_feed, "index")
-            self._settle(address)
             self._settle(self.insurance)
+            resolved = self._resolve_insurance(index.price)
+            if address == self.insurance:
+                _require(resolved is not None, "market: the insurance account has no deficit")
+                return 0, resolved
+            self._settle(address)
             account = self.accounts[address]
             position = account.position
             _require(position != 0, "market: account has no position")
@@ -459,14 +521,16 @@ class MarketModel:
                 self._move(self.insurance, address, size, index.price)
             else:
                 self._move(address, self.insurance, size, index.price)
+            # The liquidator is paid from what is left, never from the waterfall.
             fee = wad_mul_down(wad_mul_down(size, index.price), self.risk.liquidation_fee)
+            fee = min(fee, max(account.margin, 0))
             account.margin -= fee
             self.accounts.setdefault(caller, Account()).margin += fee
             # The side opposite the liquidated position gained what it lost.
             return fee, self._cover_shortfall(address, index.price, longs_pay=position < 0)
 
     def _cover_shortfall(self, address, price: int, longs_pay: bool):
-        """Insurance equity first, then the winning side's loss index.
+        """Insurance equity first, then the winning side and bad debt.
         Returns (shortfall, by_insurance, socialised, unbacked, per_unit) or None."""
         account = self.accounts[address]
         if account.margin >= 0:
@@ -476,11 +540,33 @@ class MarketModel:
         insurance = self.accounts[self.insurance]
         by_insurance = min(shortfall, max(self._value(insurance, price), 0))
         insurance.margin -= by_insurance
+        return self._socialise(address, shortfall, by_insurance, longs_pay, has_side=True)
+
+    def _resolve_insurance(self, price: int):
+        """The insurance account's deficit (its value below zero) to the side opposite
+        its position (bad debt when flat); its margin rises by it. None without one."""
+        insurance = self.accounts.setdefault(self.insurance, Account())
+        value = self._value(insurance, price)
+        if value >= 0:
+            return None
+        insurance.margin -= value
+        position = insurance.position
+        return self._socialise(
+            self.insurance, -value, 0, longs_pay=position < 0, has_side=position != 0
+        )
+
+    def _socialise(
+        self, address, shortfall: int, by_insurance: int, longs_pay: bool, has_side: bool
+    ):
+        """The rest of ``address``'s loss after the insurance to the winning side's loss
+        index (over its open interest without the insurance account's), else bad debt.
+        Returns ShortfallCovered's amounts."""
         rest = shortfall - by_insurance
-        self.surplus -= rest
+        held = self.account(self.insurance).position
+        side_interest = self.open_interest - max(held if longs_pay else -held, 0)
         socialised = per_unit = 0
-        if rest > 0 and self.open_interest > 0:
-            per_unit = mul_div_ceil(rest, WAD, self.open_interest)
+        if rest > 0 and side_interest > 0 and has_side:
+            per_unit = mul_div_ceil(rest, WAD, side_interest)
             side_loss = self.long_loss if longs_pay else self.short_loss
             if per_unit <= MAX_LOSS_INDEX - side_loss:
                 socialised = rest
@@ -488,17 +574,54 @@ class MarketModel:
                     self.long_loss += per_unit
                 else:
                     self.short_loss += per_unit
+                self.surplus -= rest
             else:
                 per_unit = 0
-        return (shortfall, by_insurance, socialised, rest - socialised, per_unit)
+        unbacked = rest - socialised
+        if unbacked:
+            self.bad_debt += unbacked
+            self._freeze_haircut()
+        return (shortfall, by_insurance, socialised, unbacked, per_unit)
 
     def fund_insurance(self, caller, amount: int) -> None:
         with self._transaction():
             _require(amount > 0, "market: amount is zero")
             self.accrue()
             self._settle(self.insurance)
-            self._credit(self.insurance, self._to_wad(amount))
             self._pay_in(caller, amount)
+            wad = self._to_wad(amount)
+            self._credit(self.insurance, wad)
+            if self.bad_debt:
+                repaid = min(wad, self.bad_debt)
+                self.bad_debt -= repaid
+                self.accounts[self.insurance].margin -= repaid
+                self._freeze_haircut()
+
+    def unwind_insurance(self, caller, size: int) -> None:
+        """``caller`` takes ``size`` of the insurance account's position at the index price."""
+        with self._transaction():
+            _require(size > 0, "market: size is zero")
+            self.accrue()
+            index = self._read_usable(self.index_feed, "index")
+            self._settle(self.insurance)
+            self._settle(caller)
+            self._resolve_insurance(index.price)
+            held = self.accounts[self.insurance].position
+            _require(held != 0, "market: the insurance account has no position")
+            _require(size <= abs(held), "market: size above the insurance account's position")
+            account = self.accounts[caller]
+            before = account.position
+            if held > 0:
+                self._move(caller, self.insurance, size, index.price)
+            else:
+                self._move(self.insurance, caller, size, index.price)
+            _require(abs(account.position) <= MAX_POSITION, "market: position above 1e12 base")
+            adds = adds_exposure(before, account.position)
+            self._check_reduce_only(adds)
+            _require(
+                self._holds(account, index.price, adds),
+                "market: caller below initial margin or under water",
+            )
 
     # ---- administration ----------------------------------------------------
 
@@ -651,7 +774,7 @@ class MarketModel:
 
     def pending_funding(self, address) -> int:
         account = self.account(address)
-        index = self._side_index(account.position, self._current()[0])
+        index = self._side_index(address, account.position, self._current()[0])
         return owed(account.position, account.index_snapshot, index)
 
     def skew(self) -> int:
@@ -677,7 +800,7 @@ class MarketModel:
         )
 
     def total_margin(self) -> int:
-        return self.total_collateral - self.surplus
+        return self.total_collateral + self.bad_debt - self.surplus
 
     # ---- helpers -----------------------------------------------------------
 
@@ -689,11 +812,10 @@ class MarketModel:
     def _value(self, account: Account, price: int) -> int:
         return account.margin + mul_div_floor(account.position, price, WAD)
 
-    def _meets_margin(self, account: Account, price: int, ratio: int) -> bool:
+    def _meets_margin(self, account: Account, price: int, ratio: int, worth: int) -> bool:
+        """``worth`` (the value at ``price``, or less) less the forecast covers the ratio."""
         forecast = self._forecast(account.position, price, self.interval_state)
-        return self._value(account, price) - forecast >= margin_required(
-            account.position, price, ratio
-        )
+        return worth - forecast >= margin_required(account.position, price, ratio)
 
     def _only_owner(self, caller) -> None:
         _require(caller == self.owner, "ownable: caller is not the owner")
@@ -704,14 +826,16 @@ class MarketModel:
         saved = dict(self.__dict__)
         saved_accounts = {k: replace(v) for k, v in self.accounts.items()}
         saved_wallet, saved_allowance = dict(self.wallet), dict(self.allowance)
+        saved_principal = dict(self.principal)
         try:
             yield
         except Rejected:
             self.__dict__.update(saved)
-            self.accounts, self.wallet, self.allowance = (
+            self.accounts, self.wallet, self.allowance, self.principal = (
                 saved_accounts,
                 saved_wallet,
                 saved_allowance,
+                saved_principal,
             )
             raise
 

@@ -6,7 +6,8 @@
 @author fundingkit
 @notice Reads `latestRoundData` and `decimals` from an AggregatorV3 feed without
         ever reverting, normalises the answer to WAD, and classifies the reading.
-        A reading is usable only when the answer is positive, the round is
+        An answer that does not decode (short data, a round id wider than 80
+        bits) is a failed call too. A reading is usable only when the answer is positive, the round is
         complete, it is not from the future and not older than `max_age`.
         Callers decide what an unusable reading means: accrual keeps its last
         good sample, while trades and withdrawals revert with the reason
@@ -56,14 +57,20 @@ def _read(feed: address, max_age: uint256) -> Reading:
     )
     if not ok or len(data) != 160:
         return Reading(price=0, round_id=0, updated_at=0, status=FEED_CALL_FAILED)
-    round_id: uint80 = 0
+    # Decoded as plain words: a uint80 field that does not fit 80 bits would make
+    # abi_decode revert, and a feed must never be able to block a call that reads it.
+    wide_round: uint256 = 0
     answer: int256 = 0
     started_at: uint256 = 0
     updated_at: uint256 = 0
-    answered_in_round: uint80 = 0
-    round_id, answer, started_at, updated_at, answered_in_round = abi_decode(
-        data, (uint80, int256, uint256, uint256, uint80)
+    wide_answered: uint256 = 0
+    wide_round, answer, started_at, updated_at, wide_answered = abi_decode(
+        data, (uint256, int256, uint256, uint256, uint256)
     )
+    if wide_round >= 2**80 or wide_answered >= 2**80:
+        return Reading(price=0, round_id=0, updated_at=0, status=FEED_CALL_FAILED)
+    round_id: uint80 = convert(wide_round, uint80)
+    answered_in_round: uint80 = convert(wide_answered, uint80)
 
     decimals_data: Bytes[32] = b""
     ok, decimals_data = raw_call(

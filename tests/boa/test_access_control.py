@@ -38,6 +38,7 @@ OWNER = frozenset({"owner"})
 DEPOSIT = 10_000 * USD
 NEW_PARAMS = RateParameters(interval=4 * 3_600, interest=-(10**14), dampener=10**15, cap=10**16)
 ANSWER = 51_000 * 10**8
+WAD = 10**18
 
 
 @dataclass
@@ -146,6 +147,7 @@ MARKET_RULES = {
         OWNER, NOT_OWNER, lambda s: (2 * 10**17, 10**17, 2 * 10**16, 10**16, 3_600)
     ),
     "liquidate": Rule(ANYONE, None, lambda s: (s.roles["trader"],), setup=lambda s: crash(s)),
+    "unwind_insurance": Rule(ANYONE, None, lambda s: (WAD // 1_000,), setup=lambda s: bankrupt(s)),
     "fund_insurance": Rule(ANYONE, None, lambda s: (USD,)),
     "pause": Rule(OWNER, NOT_OWNER),
     "unpause": Rule(OWNER, NOT_OWNER, setup="pause"),
@@ -158,6 +160,13 @@ def crash(stage):
     """The index falls to 20,000: the trader's long (1/3 base bought at 50,050 on
     10,000 of margin) is below maintenance and can be liquidated."""
     stage.d.submit(index_answer=20_000 * 10**8)
+
+
+def bankrupt(stage):
+    """The index falls to 21,000 and the counterparty liquidates the trader (left
+    with a little margin): the insurance account holds its long, for anyone to take."""
+    stage.d.submit(index_answer=21_000 * 10**8)
+    call(stage.d, stage.counterparty, "liquidate", stage.roles["trader"])
 
 
 def volatility_cap(stage):

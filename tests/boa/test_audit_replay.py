@@ -149,8 +149,8 @@ def scenario(d, tape: Tape) -> dict:
     tape.send("fund_insurance", 10 * USD, sender=counterparty)
     d.advance(HOUR)
     with boa.env.prank(d.feeder):
-        index_oracle.submit(30_000 * ANSWER)
-        mark_oracle.submit(30_000 * ANSWER)
+        index_oracle.submit(29_000 * ANSWER)
+        mark_oracle.submit(29_000 * ANSWER)
     tape.send("liquidate", thin, sender=trader)
     d.advance(8 * HOUR)
     tape.send("settle", trader, sender=keeper)

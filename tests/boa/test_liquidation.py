@@ -33,12 +33,13 @@ def liquidator():
 
 
 def books(d, *accounts):
-    """Conservation, exactly: the market's tokens == total_collateral == the
-    margins of every account that ever held any (insurance included) + surplus."""
+    """Conservation, exactly: the market's tokens == total_collateral, and with the
+    bad debt it equals the margins of every account that ever held any (insurance
+    included) + surplus."""
     m = d.market
     margins = sum(m.accounts(a)[0] for a in {*accounts, KEEPER, m.address})
     assert d.token.balanceOf(m) * SCALE == m.total_collateral()
-    assert m.total_collateral() == margins + m.surplus()
+    assert m.total_collateral() + m.bad_debt() == margins + m.surplus()
     assert sum(m.accounts(a)[1] for a in {*accounts, m.address}) == 0
 
 
@@ -142,7 +143,7 @@ def test_liquidation_threshold_is_exactly_maintenance(deployment, long_short):
     [
         ("trader", NOT_LIQUIDATABLE),
         ("flat", "market: account has no position"),
-        ("insurance", "market: the insurance account cannot be liquidated"),
+        ("insurance", "market: the insurance account has no deficit"),
     ],
 )
 def test_liquidate_rejects(deployment, long_short, target, reason):
@@ -266,25 +267,26 @@ def test_a_side_change_does_not_inherit_the_old_sides_losses(deployment):
     books(d, long, short, buyer)
 
 
-def test_a_shortfall_with_no_open_interest_left_stays_unbacked(deployment, long_short):
-    """When the insurance account is the only counterparty, taking the position
-    closes the market: no side is left to charge, and what the insurance's
-    equity cannot cover stays a negative part of `surplus`."""
+def test_a_shortfall_against_the_insurance_alone_is_covered_by_its_gain(deployment, long_short):
+    """When the insurance account is the only counterparty, it gained what the
+    bankrupt account lost: its equity covers the whole shortfall, nothing is
+    socialised, no bad debt arises, and the liquidator's fee (nothing is left
+    to pay it from) is zero."""
     d, (trader, counterparty) = deployment, long_short
     crash(d)
     call(d, liquidator(), "liquidate", trader)  # the insurance now holds the long at 20,000
     assert d.market.open_interest() == THIRD
-    crash(d, 20_000_000 * 10**8)  # the short's loss and fee exceed the insurance's gain
+    crash(d, 20_000_000 * 10**8)  # the short is far under water
     (_, (fee, cover)) = call(d, liquidator(), "liquidate", counterparty)
     shortfall, by_insurance, socialised, unbacked, per_unit = cover
     assert d.market.open_interest() == 0
-    assert 0 < by_insurance < shortfall
-    assert socialised == per_unit == 0 and unbacked == shortfall - by_insurance
+    assert fee == 0 and 0 < by_insurance == shortfall
+    assert socialised == per_unit == unbacked == 0
     (event,) = events("ShortfallCovered")
-    assert (event.unbacked, event.longs_pay) == (unbacked, True)
+    assert (event.unbacked, event.longs_pay) == (0, True)
     in_step(d, trader, counterparty)
     books(d, trader, counterparty)
-    assert d.market.surplus() < 0
+    assert d.market.bad_debt() == 0 and d.market.surplus() >= 0
 
 
 # ---------------------------------------------------------------- the funding forecast

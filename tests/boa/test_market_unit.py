@@ -540,11 +540,14 @@ class TestDeposit:
         deployment.fund(trader, 10 * USD)
         reject(deployment, trader, "deposit", 0, reason="market: amount is zero")
 
-    def test_rejects_while_paused(self, deployment, trader):
+    def test_works_while_paused(self, deployment, trader):
+        """A trader can always add margin: a pause never stops deposits."""
         d = deployment
         d.fund(trader, 10 * USD)
         call(d, d.owner, "pause")
-        reject(d, trader, "deposit", 10 * USD, reason="pausable: contract is paused")
+        call(d, trader, "deposit", 10 * USD)
+        assert d.market.accounts(trader).margin == 10 * USD * SCALE
+        assert_in_step(d, trader)
 
     def test_rejects_without_allowance(self, deployment, trader):
         d = deployment
@@ -589,7 +592,10 @@ class TestWithdraw:
         d = deployment
         open_position(d, trader, counterparty, buyer_usd=2_000)
         call(d, trader, "withdraw", 300 * USD)
-        assert d.model._meets_margin(d.model.account(trader), INDEX, 10**17)
+        account = d.model.account(trader)
+        worth = min(d.model._value(account, INDEX), d.model.principal[trader])
+        assert d.model._meets_margin(account, INDEX, 10**17, worth)
+        assert d.market.principal(trader) == d.model.principal[trader] == 1_700 * USD * SCALE
         assert_in_step(d, trader, counterparty)
 
     def test_rejects_below_initial_margin_with_position(self, deployment, trader, counterparty):
@@ -690,7 +696,7 @@ class TestTrade:
             reason="market: caller is not the operator",
         )
 
-    def test_rejects_while_paused(self, deployment, trader, counterparty):
+    def test_rejects_adding_exposure_while_paused(self, deployment, trader, counterparty):
         d = deployment
         call(d, d.owner, "pause")
         reject(
@@ -701,7 +707,7 @@ class TestTrade:
             counterparty,
             WAD,
             MARK,
-            reason="pausable: contract is paused",
+            reason="market: only trades that reduce (paused or bad debt)",
         )
 
     @pytest.mark.parametrize("side", ["buyer", "seller"])
@@ -814,7 +820,7 @@ class TestTrade:
             counterparty,
             THIRD,
             MARK,
-            reason="market: buyer below initial margin",
+            reason="market: buyer below initial margin or under water",
             accounts=(trader, counterparty),
         )
 
@@ -829,7 +835,7 @@ class TestTrade:
             counterparty,
             THIRD,
             MARK,
-            reason="market: seller below initial margin",
+            reason="market: seller below initial margin or under water",
             accounts=(trader, counterparty),
         )
 
@@ -837,7 +843,9 @@ class TestTrade:
         d = deployment
         open_position(d, trader, counterparty, buyer_usd=2_000)
         d.submit(48_000 * 10**8, 48_000 * 10**8)
-        assert not d.model._meets_margin(d.model.account(trader), 48_000 * WAD, 10**17)
+        account = d.model.account(trader)
+        worth = d.model._value(account, 48_000 * WAD)
+        assert worth > 0 and not d.model._meets_margin(account, 48_000 * WAD, 10**17, worth)
         call(d, d.operator, "trade", counterparty, trader, THIRD // 2, 48_000 * WAD)
         assert d.market.accounts(trader).position == THIRD - THIRD // 2
         assert_in_step(d, trader, counterparty)
@@ -854,7 +862,7 @@ class TestTrade:
             trader,
             THIRD + 3 * 10**17,
             48_000 * WAD,
-            reason="market: seller below initial margin",
+            reason="market: seller below initial margin or under water",
             accounts=(trader, counterparty),
         )
 

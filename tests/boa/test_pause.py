@@ -1,14 +1,16 @@
 """The pause table of docs/SECURITY.md: every external function of FundingMarket
 while the market is paused, on the contract and the reference in step.
 
-Pausing stops what opens or grows risk (``trade``, even one that only reduces
-a position, and ``deposit``); everything else keeps working: accrual,
-settlement, withdrawal of free margin, liquidation, insurance funding, the
-owner's setters and unpausing, ownership transfer, every view. A withdrawal
-with a position still needs a usable index reading and must leave the initial
-margin, paused or not: so a flat account can always leave, and an account
-with a position can take out its free margin while the index answers, but
-cannot close the position until the market is unpaused (or it is liquidated).
+Pausing stops what opens or grows risk: a trade (or taking the insurance
+account's position) in which an account other than the vault grows its
+exposure. Since liquidation goes on while paused, everything that lowers risk
+keeps working too: deposits, trades that reduce, taking the insurance's
+position to reduce one's own, accrual, settlement, withdrawal of free margin,
+liquidation, insurance funding, the owner's setters and unpausing, ownership
+transfer, every view. A withdrawal with a position still needs a usable index
+reading and must leave the initial margin, paused or not: so a flat account can
+always leave, an account with a position can take out its free margin while the
+index answers, and it can always close or add margin before it is liquidated.
 
 Each row is one call from the same paused market; a row that works must change
 the market's state, exactly as the reference says. A new external function
@@ -40,6 +42,7 @@ from fundingkit.market import owed
 from fundingkit.rates import RateParameters, funding_delta, project
 
 PAUSED = "pausable: contract is paused"
+REDUCE_ONLY = "market: only trades that reduce (paused or bad debt)"
 NEW_PARAMS = RateParameters(interval=4 * 3_600, interest=-(10**14), dampener=10**15, cap=10**16)
 DEPOSIT = 10_000 * USD
 
@@ -96,6 +99,12 @@ def crash(s):
     s.d.submit(20_000 * 10**8, 20_000 * 10**8)
 
 
+def crash_and_liquidate(s):
+    """The long is liquidated while paused: the insurance account holds its long."""
+    crash(s)
+    call(s.d, s.roles["keeper"], "liquidate", s.roles["long"])
+
+
 def stale(s):
     """Both feeds' latest answers become older than max_age."""
     s.d.advance(MAX_AGE + 1)
@@ -137,8 +146,16 @@ PAUSE_TABLE = [
     Row("accrue", "keeper", None),
     Row("settle", "keeper", None, _role("long")),
     Row("settle", "keeper", None, _role("long"), setup=stale, label="with stale feeds"),
-    Row("deposit", "newcomer", PAUSED, lambda s: (DEPOSIT,)),
-    Row("deposit", "newcomer", PAUSED, lambda s: (0,), label="of zero: the pause comes first"),
+    Row("deposit", "newcomer", None, lambda s: (DEPOSIT,), label="adds margin"),
+    Row(
+        "deposit",
+        "long",
+        None,
+        lambda s: (DEPOSIT,),
+        setup=lambda s: s.d.fund(s.roles["long"], DEPOSIT),
+        label="adds margin to a position",
+    ),
+    Row("deposit", "newcomer", "market: amount is zero", lambda s: (0,), label="of zero"),
     Row("withdraw", "flat", None, lambda s: (DEPOSIT,), label="flat, all of it"),
     Row(
         "withdraw", "flat", None, lambda s: (DEPOSIT,), setup=stale, label="flat, with stale feeds"
@@ -162,9 +179,30 @@ PAUSE_TABLE = [
     Row(
         "trade",
         "operator",
-        PAUSED,
+        None,
         lambda s: (s.roles["short"], s.roles["long"], THIRD, MARK),
-        label="even one that closes both positions",
+        label="one that closes both positions",
+    ),
+    Row(
+        "trade",
+        "operator",
+        None,
+        lambda s: (s.roles["short"], s.roles["long"], THIRD // 2, MARK),
+        label="one that reduces both positions",
+    ),
+    Row(
+        "trade",
+        "operator",
+        REDUCE_ONLY,
+        lambda s: (s.roles["long"], s.roles["flat"], THIRD // 10, MARK),
+        label="one that grows a position",
+    ),
+    Row(
+        "trade",
+        "operator",
+        REDUCE_ONLY,
+        lambda s: (s.roles["short"], s.roles["long"], THIRD + THIRD // 10, MARK),
+        label="one that flips a side",
     ),
     Row(
         "trade",
@@ -188,6 +226,22 @@ PAUSE_TABLE = [
         _role("long"),
         setup=crash_then_stale,
         label="stale index",
+    ),
+    Row(
+        "unwind_insurance",
+        "short",
+        None,
+        lambda s: (THIRD // 2,),
+        setup=crash_and_liquidate,
+        label="by a short that reduces",
+    ),
+    Row(
+        "unwind_insurance",
+        "flat",
+        REDUCE_ONLY,
+        lambda s: (THIRD // 10,),
+        setup=crash_and_liquidate,
+        label="by a flat account that would open",
     ),
     Row("fund_insurance", "newcomer", None, lambda s: (DEPOSIT,)),
     Row("set_operator", "owner", None, _role("grantee")),
@@ -323,18 +377,24 @@ def test_a_flat_account_can_always_leave(stage):
     assert_in_step(d, *stage.accounts)
 
 
-def test_an_account_with_a_position_keeps_it_until_unpaused(stage):
-    """Paused: the long can take out free margin, not close its position. Once
-    unpaused, the same trade closes it and the whole margin can leave."""
+def test_an_account_with_a_position_can_reduce_and_add_margin_while_paused(stage):
+    """Paused, and liquidation goes on: the long can add margin, take out free
+    margin and close its position; the whole margin can then leave. Growing
+    the position again is refused until unpaused."""
     d, long, short = stage.d, stage.roles["long"], stage.roles["short"]
+    d.fund(long, DEPOSIT)
+    call(d, long, "deposit", DEPOSIT)
     call(d, long, "withdraw", 1_000 * USD)
-    close = (short, long, THIRD, MARK)
-    reject(d, d.operator, "trade", *close, reason=PAUSED, accounts=stage.accounts)
-    call(d, d.owner, "unpause")
-    call(d, d.operator, "trade", *close)
+    reopen = (long, short, THIRD // 10, MARK)
+    call(d, d.operator, "trade", short, long, THIRD, MARK)
     margin = d.market.accounts(long).margin
     assert d.market.accounts(long).position == 0 and margin > 0
     call(d, long, "withdraw", margin // 10**12)
+    reject(d, d.operator, "trade", *reopen, reason=REDUCE_ONLY, accounts=stage.accounts)
+    call(d, d.owner, "unpause")
+    d.fund(long, DEPOSIT)
+    call(d, long, "deposit", DEPOSIT)
+    call(d, d.operator, "trade", *reopen)
     assert_in_step(d, *stage.accounts)
 
 
