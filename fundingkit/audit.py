@@ -15,8 +15,9 @@ recomputed by the reference; the chain's figures are only ever *compared*:
   the market sampled.
 * Logs are grouped by transaction and cut into calls. An ``Accrued`` starts a call and
   sets the model's clock (``now``); a call with no ``Accrued`` ran in the second of the
-  last accrual. ``Deposited``, ``Withdrawn``, ``Traded``, the ``*Changed`` events,
-  ``Paused``/``Unpaused`` and the ownership events end one; ``FundingSettled`` events of
+  last accrual. ``Deposited``, ``Withdrawn``, ``Traded``, ``Liquidated``,
+  ``InsuranceUnwound``, the ``*Changed`` events, ``Paused``/``Unpaused`` and the
+  ownership events end one; ``FundingSettled`` events of
   the accounts that call settles belong to it, any other ``FundingSettled`` is a
   ``settle(account)`` of its own, and an ``Accrued`` with nothing after it is an
   ``accrue()``. The accrual is replayed first, then the call.
@@ -36,7 +37,9 @@ recomputed by the reference; the chain's figures are only ever *compared*:
 * Compared, one *check* each: ``Accrued.funding_index`` with the model's index;
   ``Accrued.cap`` and ``CapSourceChanged.cap`` with the cap the model has in force;
   every ``FundingSettled`` (owed, funding index, position) with the settlement the
-  model made (and that the model settled exactly the accounts the chain did);
+  model made (and that the model settled exactly the accounts the chain did); every
+  step of the loss waterfall (``ShortfallCovered``, in a liquidation or an unwind: the
+  account, the side charged and each amount) with the steps the model took (MATH.md §16);
   ``Deposited.margin``/``Withdrawn.margin`` with the model's margin; that the readings a
   trade logged are the ones its accrual logged; that the model accepts every call the
   chain accepted (a rejection is a mismatch, with the reference's reason). At the end,
