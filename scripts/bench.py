@@ -764,7 +764,30 @@ def status(value: int, target: int | None) -> str:
     return "ok" if value <= target else f"**over by {value - target:,}**"
 
 
-def render(rows, setup_seconds, rates, pipeline_rates, size_text, size_rows, versions) -> str:
+def previous_gas(path: Path) -> dict[str, int]:
+    """Each transaction's gas (keyed by ``gas_key``) in the gas table of the report already
+    at ``path`` (the last committed run), to show what a change cost; empty without one."""
+    if not path.exists():
+        return {}
+    gas, in_table = {}, False
+    for line in path.read_text().splitlines():
+        if line.startswith("## "):
+            in_table = line == "## Gas per transaction (anvil)"
+        elif in_table and line.startswith("| ") and not line.startswith("| transaction"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            if len(cells) > 1 and cells[1].replace(",", "").isdigit():
+                gas[f"{cells[0]} ({cells[-1]})"] = int(cells[1].replace(",", ""))
+    return gas
+
+
+def gas_key(row) -> str:
+    """A gas row's name with its conditions: two rows may share a name."""
+    return f"{row.name} ({row.note or '-'})"
+
+
+def render(
+    rows, setup_seconds, rates, pipeline_rates, size_text, size_rows, versions, previous
+) -> str:
     out = [
         "# Benchmarks",
         "",
@@ -793,6 +816,24 @@ def render(rows, setup_seconds, rates, pipeline_rates, size_text, size_rows, ver
             f"{r.overhead:,} | {r.note or '-'} |"
         )
     by_name = {r.name: r for r in rows}
+    changed = [r for r in rows if previous.get(gas_key(r), r.gas) != r.gas]
+    out += [
+        "",
+        "## Change since the previous report",
+        "",
+        "Gas against the report this one replaced (an operation more than 10 % dearer is "
+        "explained in the commit that made it so, and in the closing note of its issue).",
+        "",
+    ]
+    if changed:
+        out += ["| transaction | before | after | change |", "|---|---:|---:|---:|"]
+        for r in changed:
+            before = previous[gas_key(r)]
+            change = f"{100 * (r.gas - before) / before:+.1f} %"
+            flag = " **over 10 %**" if r.gas > before * 1.1 else ""
+            out.append(f"| {gas_key(r)} | {before:,} | {r.gas:,} | {change}{flag} |")
+    else:
+        out.append("No transaction's gas changed.")
     out += [
         "",
         "Opcode counts are over every call depth (the oracles' and the token's own storage "
@@ -902,9 +943,10 @@ def cli(network):
     print("contract sizes ...")
     size_text, size_rows = sizes()
     versions = tool_versions()
+    previous = previous_gas(OUTPUT)
     OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     OUTPUT.write_text(
-        render(rows, setup_seconds, rates, pipeline_rates, size_text, size_rows, versions)
+        render(rows, setup_seconds, rates, pipeline_rates, size_text, size_rows, versions, previous)
     )
     width = max(len(r.name) for r in rows)
     for r in rows:
