@@ -442,15 +442,19 @@ def withdraw(amount: uint256):
     ledger._settle(msg.sender)
     position: int256 = ledger.accounts[msg.sender].position
     debit: uint256 = ledger._debit(msg.sender, self._to_wad(amount))
-    if position == 0:
+    if position == 0 and (msg.sender != VAULT or self._gross() == 0):
         assert ledger.accounts[msg.sender].margin >= 0, "market: amount exceeds margin"
     else:
-        principal: int256 = convert(ledger.principal[msg.sender], int256) - convert(debit, int256)
+        # With a position, profit stays in: count at most the principal. A flat
+        # vault under the traders' open book keeps their initial margin.
         index: price_feed.Reading = price_feed._read(self.index_oracle, self._max_age())
         price_feed._require_usable(index, "index")
-        worth: int256 = min(ledger._value(msg.sender, index.price), principal)
+        worth: int256 = ledger._value(msg.sender, index.price)
+        if position != 0:
+            principal: int256 = convert(ledger.principal[msg.sender], int256) - convert(debit, int256)
+            worth = min(worth, principal)
+            ledger.principal[msg.sender] = convert(max(principal, 0), uint256)
         assert self._meets_margin(msg.sender, index.price, self.initial_margin_ratio, worth), "market: withdrawal leaves margin below initial"
-        ledger.principal[msg.sender] = convert(principal, uint256)
     assert extcall COLLATERAL.transfer(msg.sender, amount, default_return_value=True), "market: transfer out failed"
     log Withdrawn(account=msg.sender, amount=amount, margin=ledger.accounts[msg.sender].margin)
 
@@ -464,8 +468,10 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
             neither may end worth less than zero (an under-water account goes
             through liquidation). While paused or while there is bad debt, only
             trades in which no account but the vault grows its exposure. In
-            pool mode the vault needs the initial margin only when the trader
-            grows its exposure, so a trader can always reduce.
+            pool mode the vault keeps the initial margin on the traders' gross
+            book (the larger of their long and short open interest) whenever a
+            trader grows its exposure, and when the trader reduces it needs
+            only to stay worth at least zero: it is already margined for it.
     @param buyer The account going long (or reducing its short).
     @param seller The account going short (or reducing its long).
     @param size In base (WAD), > 0.
@@ -495,11 +501,12 @@ def trade(buyer: address, seller: address, size: uint256, price: uint256):
     buyer_adds: bool = self._adds_exposure(buyer_before, ledger.accounts[buyer].position)
     seller_adds: bool = self._adds_exposure(seller_before, ledger.accounts[seller].position)
     self._check_reduce_only((buyer_adds and buyer != VAULT) or (seller_adds and seller != VAULT))
-    # The vault grows its exposure with the initial margin only as the trader does.
+    # The vault keeps the initial margin on the traders' gross book whenever a
+    # trader grows its exposure; when the trader reduces, it needs only value >= 0.
     if buyer == VAULT:
-        buyer_adds = buyer_adds and seller_adds
+        buyer_adds = seller_adds
     if seller == VAULT:
-        seller_adds = seller_adds and buyer_adds
+        seller_adds = buyer_adds
     assert self._holds(buyer, index.price, buyer_adds), "market: buyer below initial margin or under water"
     assert self._holds(seller, index.price, seller_adds), "market: seller below initial margin or under water"
     log Traded(buyer=buyer, seller=seller, size=size, price=price, index_price=index.price, mark_price=mark.price)
@@ -516,8 +523,8 @@ def liquidate(account: address):
             the caller's. A negative margin left goes down the loss waterfall:
             the insurance account's equity, the winning side in O(1), bad debt
             (see ledger). Liquidating the insurance account (this market's
-            address) sends its own deficit down the waterfall; any liquidation
-            does that first. Works while paused; needs a usable index reading.
+            address) sends its own deficit down the waterfall, or lets its
+            equity pay bad debt down; any liquidation does that first. Works while paused; needs a usable index reading.
     @param account The account to liquidate, or this market for its deficit.
     """
     feeds: Feeds = self._accrue_and_read()
@@ -526,7 +533,7 @@ def liquidate(account: address):
     ledger._settle(self)
     resolved: bool = ledger._resolve_insurance(index.price)
     if account == self:
-        assert resolved, "market: the insurance account has no deficit"
+        assert resolved, "market: the insurance account has no deficit nor bad debt to pay"
         log Liquidated(account=self, liquidator=msg.sender, position=ledger.accounts[self].position, price=index.price, fee=0)
         return
     ledger._settle(account)
@@ -576,7 +583,7 @@ def unwind_insurance(size: uint256):
     @notice The caller takes `size` of the insurance account's position at the
             index price: it buys from a long insurance account, sells to a
             short one. Its own transaction is its consent. Any insurance
-            deficit goes down the waterfall first. The caller must stay worth
+            deficit goes down the waterfall first (or its equity pays bad debt). The caller must stay worth
             at least zero and, if its exposure grows, above the initial margin
             (not while paused or with bad debt). Allowed in pool mode: a trader
             can close there after the vault was liquidated.
@@ -1059,11 +1066,30 @@ def _meets_margin(account: address, price: uint256, ratio: uint256, worth: int25
     """
     @dev For a settled account in a block that accrued: `worth` (its value at
          `price`, or less), less the forecast funding, covers
-         |position| * price * ratio.
+         |exposure| * price * ratio. The exposure is the position, and for the
+         vault the traders' gross book (`_gross`): whatever traders close, the
+         vault then holds at most that.
     """
     position: int256 = ledger.accounts[account].position
     forecast: int256 = self._funding_forecast(position, price)
-    return worth - forecast >= ledger._margin_required(position, price, ratio)
+    exposure: int256 = position
+    if account == VAULT:
+        exposure = self._gross()
+    return worth - forecast >= ledger._margin_required(exposure, price, ratio)
+
+
+@internal
+@view
+def _gross() -> int256:
+    """
+    @dev Pool mode: the larger of the traders' long and short open interest
+         (base, WAD); the vault's position is never larger.
+    """
+    skew: int256 = 0
+    longs: uint256 = 0
+    shorts: uint256 = 0
+    skew, longs, shorts = self._trader_interest()
+    return convert(max(longs, shorts), int256)
 
 
 @internal

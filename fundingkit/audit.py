@@ -575,6 +575,7 @@ class _ReplayModel(MarketModel):
     def __init__(self, **kwargs: Any):
         self.settlements: list[tuple[str, int, int, int]] = []
         self.covered: list[tuple] = []  # (account, ShortfallCovered's amounts, longs_pay)
+        self.repaid: list[tuple[int, int]] = []  # BadDebtRepaid's (amount, bad_debt)
         self.skip_withdrawal_margin = False
         self.touching: tuple = ()
         super().__init__(**kwargs)
@@ -589,10 +590,16 @@ class _ReplayModel(MarketModel):
             self.settlements.append((address, position, index, amount))
         return amount
 
-    def _meets_margin(self, account, price: int, ratio: int, worth: int) -> bool:
+    def _meets_margin(self, account, price: int, ratio: int, worth: int, exposure=None) -> bool:
         if self.skip_withdrawal_margin:
             return True  # not re-checked
-        return super()._meets_margin(account, price, ratio, worth)
+        return super()._meets_margin(account, price, ratio, worth, exposure)
+
+    def _repay(self, amount):
+        repaid = super()._repay(amount)
+        if repaid is not None:
+            self.repaid.append(repaid)
+        return repaid
 
     def _socialise(self, address, shortfall, by_insurance, longs_pay, has_side):
         amounts = super()._socialise(address, shortfall, by_insurance, longs_pay, has_side)
@@ -760,7 +767,7 @@ class _Auditor:
                 if accrued is not None or settled:
                     self.segment(accrued, settled, None)
                 accrued, settled = log, []
-            elif log.name in ("FundingSettled", "ShortfallCovered"):
+            elif log.name in ("FundingSettled", "ShortfallCovered", "BadDebtRepaid"):
                 settled.append(log)
             elif log.name in CALL_EVENTS:
                 self.segment(accrued, settled, log)
@@ -835,7 +842,9 @@ class _Auditor:
         assert model is not None
         model.settlements.clear()
         model.covered.clear()
+        model.repaid.clear()
         self.covers = [log for log in settled if log.name == "ShortfallCovered"]
+        repayments = [log for log in settled if log.name == "BadDebtRepaid"]
         settled = [log for log in settled if log.name == "FundingSettled"]
         if self.covers and (ending is None or ending.name not in WATERFALL_CALLS):
             self.mismatch("ShortfallCovered only in a liquidation or an unwind", 0, 1, None)
@@ -873,6 +882,11 @@ class _Auditor:
             self.settled = [log for log in settled if log.args["account"] in own]
             self.ending(accrued, ending)
         self.settled = []
+        if model.repaid or repayments:
+            self.check("BadDebtRepaid emitted", len(model.repaid), len(repayments))
+            for (amount, left), logged in zip(model.repaid, repayments, strict=False):
+                self.check("BadDebtRepaid.amount", amount, logged.args["amount"])
+                self.check("BadDebtRepaid.bad_debt", left, logged.args["bad_debt"])
 
     def ending(self, accrued: DecodedLog | None, log: DecodedLog) -> None:
         model = self.model

@@ -365,17 +365,27 @@ class MarketModel:
             self._settle(caller)
             account = self.accounts[caller]
             debit = self._debit(account, self._to_wad(amount))
-            if account.position == 0:
+            if account.position == 0 and (caller != self.vault or self._gross() == 0):
                 _require(account.margin >= 0, "market: amount exceeds margin")
             else:
-                principal = self.principal.get(caller, 0) - debit
+                # With a position, profit stays in: count at most the principal. A flat
+                # vault under the traders' open book keeps their initial margin.
                 index = self._read_usable(self.index_feed, "index")
-                worth = min(self._value(account, index.price), principal)
+                worth = self._value(account, index.price)
+                if account.position != 0:
+                    principal = self.principal.get(caller, 0) - debit
+                    worth = min(worth, principal)
+                    self.principal[caller] = max(principal, 0)
                 _require(
-                    self._meets_margin(account, index.price, self.risk.initial_margin_ratio, worth),
+                    self._meets_margin(
+                        account,
+                        index.price,
+                        self.risk.initial_margin_ratio,
+                        worth,
+                        self._exposure(caller),
+                    ),
                     "market: withdrawal leaves margin below initial",
                 )
-                self.principal[caller] = principal
             self.wallet[caller] = self.wallet.get(caller, 0) + amount
 
     def _debit(self, account: Account, amount_wad: int) -> int:
@@ -440,17 +450,18 @@ class MarketModel:
             self._check_reduce_only(
                 (buyer_adds and buyer != self.vault) or (seller_adds and seller != self.vault)
             )
-            # The vault grows its exposure with the initial margin only as the trader does.
+            # The vault keeps the initial margin on the traders' gross book whenever a
+            # trader grows its exposure; when the trader reduces, it needs only value >= 0.
             if buyer == self.vault:
-                buyer_adds = buyer_adds and seller_adds
+                buyer_adds = seller_adds
             if seller == self.vault:
-                seller_adds = seller_adds and buyer_adds
+                seller_adds = buyer_adds
             _require(
-                self._holds(long, index.price, buyer_adds),
+                self._holds(buyer, index.price, buyer_adds),
                 "market: buyer below initial margin or under water",
             )
             _require(
-                self._holds(short, index.price, seller_adds),
+                self._holds(seller, index.price, seller_adds),
                 "market: seller below initial margin or under water",
             )
 
@@ -462,12 +473,27 @@ class MarketModel:
                 "market: only trades that reduce (paused or bad debt)",
             )
 
-    def _holds(self, account: Account, price: int, adds: bool) -> bool:
+    def _holds(self, address, price: int, adds: bool) -> bool:
         """After a trade: the initial margin when ``adds``, else a value of at least zero."""
+        account = self.accounts[address]
         worth = self._value(account, price)
         if adds:
-            return self._meets_margin(account, price, self.risk.initial_margin_ratio, worth)
+            return self._meets_margin(
+                account, price, self.risk.initial_margin_ratio, worth, self._exposure(address)
+            )
         return worth >= 0
+
+    def _exposure(self, address) -> int:
+        """What the margin is required on: the position, and for the vault the
+        traders' gross book (whatever traders close, the vault then holds at most it)."""
+        if address == self.vault:
+            return self._gross()
+        return self.account(address).position
+
+    def _gross(self) -> int:
+        """Pool mode: the larger of the traders' long and short open interest."""
+        _, longs, shorts = self.trader_interest()
+        return max(longs, shorts)
 
     def _move(self, buyer, seller, size: int, price: int) -> None:
         """``size`` base from seller to buyer at ``price`` (both settled):
@@ -505,7 +531,10 @@ class MarketModel:
             self._settle(self.insurance)
             resolved = self._resolve_insurance(index.price)
             if address == self.insurance:
-                _require(resolved is not None, "market: the insurance account has no deficit")
+                _require(
+                    resolved is not None,
+                    "market: the insurance account has no deficit nor bad debt to pay",
+                )
                 return 0, resolved
             self._settle(address)
             account = self.accounts[address]
@@ -544,11 +573,12 @@ class MarketModel:
 
     def _resolve_insurance(self, price: int):
         """The insurance account's deficit (its value below zero) to the side opposite
-        its position (bad debt when flat); its margin rises by it. None without one."""
+        its position (bad debt when flat); its margin rises by it. With a positive
+        value, its equity pays bad debt down. None when neither happened."""
         insurance = self.accounts.setdefault(self.insurance, Account())
         value = self._value(insurance, price)
         if value >= 0:
-            return None
+            return self._repay(value)
         insurance.margin -= value
         position = insurance.position
         return self._socialise(
@@ -591,11 +621,18 @@ class MarketModel:
             self._pay_in(caller, amount)
             wad = self._to_wad(amount)
             self._credit(self.insurance, wad)
-            if self.bad_debt:
-                repaid = min(wad, self.bad_debt)
-                self.bad_debt -= repaid
-                self.accounts[self.insurance].margin -= repaid
-                self._freeze_haircut()
+            self._repay(wad)
+
+    def _repay(self, amount: int):
+        """Up to ``amount`` of the insurance account's margin pays bad debt down;
+        returns (repaid, bad debt left), or None when nothing was repaid."""
+        repaid = min(amount, self.bad_debt)
+        if repaid == 0:
+            return None
+        self.bad_debt -= repaid
+        self.accounts[self.insurance].margin -= repaid
+        self._freeze_haircut()
+        return (repaid, self.bad_debt)
 
     def unwind_insurance(self, caller, size: int) -> None:
         """``caller`` takes ``size`` of the insurance account's position at the index price."""
@@ -619,7 +656,7 @@ class MarketModel:
             adds = adds_exposure(before, account.position)
             self._check_reduce_only(adds)
             _require(
-                self._holds(account, index.price, adds),
+                self._holds(caller, index.price, adds),
                 "market: caller below initial margin or under water",
             )
 
@@ -812,10 +849,14 @@ class MarketModel:
     def _value(self, account: Account, price: int) -> int:
         return account.margin + mul_div_floor(account.position, price, WAD)
 
-    def _meets_margin(self, account: Account, price: int, ratio: int, worth: int) -> bool:
-        """``worth`` (the value at ``price``, or less) less the forecast covers the ratio."""
+    def _meets_margin(
+        self, account: Account, price: int, ratio: int, worth: int, exposure: int | None = None
+    ) -> bool:
+        """``worth`` (the value at ``price``, or less) less the forecast covers the ratio
+        on ``exposure`` (the position unless given)."""
         forecast = self._forecast(account.position, price, self.interval_state)
-        return worth - forecast >= margin_required(account.position, price, ratio)
+        exposure = account.position if exposure is None else exposure
+        return worth - forecast >= margin_required(exposure, price, ratio)
 
     def _only_owner(self, caller) -> None:
         _require(caller == self.owner, "ownable: caller is not the owner")

@@ -94,6 +94,13 @@ event FundingSettled:
 # (over its open interest without the insurance account's). `unbacked` is what
 # neither could take (no one else on the winning side, or its loss index full):
 # it is added to `bad_debt`. Amounts in quote (WAD).
+# @dev The insurance account's margin paid `amount` of bad debt (quote, WAD);
+# `bad_debt` is what is left.
+event BadDebtRepaid:
+    amount: uint256
+    bad_debt: uint256
+
+
 event ShortfallCovered:
     account: indexed(address)
     shortfall: uint256
@@ -189,18 +196,22 @@ def _debit(account: address, amount: uint256) -> uint256:
 
 
 @internal
-def _repay(amount: uint256):
+def _repay(amount: uint256) -> bool:
     """
-    @dev Collateral just credited to the insurance account (WAD) pays the bad
-         debt down first; the haircut is frozen anew.
+    @dev Pays bad debt down with up to `amount` (WAD) of the insurance account's
+         margin: collateral just paid into it, or its equity; the haircut is
+         frozen anew.
+    @return bool True when some bad debt was repaid.
     """
     bad: uint256 = self.bad_debt
-    if bad == 0:
-        return
     repaid: uint256 = min(amount, bad)
+    if repaid == 0:
+        return False
     self.bad_debt = bad - repaid
     self.accounts[self].margin -= convert(repaid, int256)
     self._freeze_haircut()
+    log BadDebtRepaid(amount=repaid, bad_debt=bad - repaid)
+    return True
 
 
 @internal
@@ -294,12 +305,13 @@ def _resolve_insurance(price: uint256) -> bool:
     @dev When the insurance account (the market; settled) is worth less than
          zero at `price`, its margin is raised to make it worth zero, and the
          deficit goes to the side opposite its position, which gained it (bad
-         debt when it is flat). Its position stays.
-    @return bool True when there was a deficit.
+         debt when it is flat). Its position stays. When it is worth more than
+         zero, its equity pays bad debt down (`_repay`).
+    @return bool True when there was a deficit or bad debt was repaid.
     """
     value: int256 = self._value(self, price)
     if value >= 0:
-        return False
+        return self._repay(convert(value, uint256))
     deficit: uint256 = convert(-value, uint256)
     self.accounts[self].margin += convert(deficit, int256)
     position: int256 = self.accounts[self].position

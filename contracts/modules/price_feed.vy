@@ -28,6 +28,14 @@ FEED_OUT_OF_RANGE: constant(uint8) = 6
 # reading is unusable, so no later product can overflow and accrual never reverts.
 MAX_PRICE: constant(uint256) = 10**36
 
+# @dev The gas each feed call may use (a Chainlink proxy's latestRoundData needs
+# about 20,000), and the gas a read must have left before each call, so that no
+# caller can starve a healthy feed into a failed reading (EIP-150 keeps 1/64
+# back, a cold address costs 2,600): a feed that burns its gas costs a read at
+# most FEED_GAS per call, never a lock.
+FEED_GAS: constant(uint256) = 100_000
+FEED_GAS_NEEDED: constant(uint256) = 110_000
+
 # @dev Feeds with more decimals than this cannot be normalised to WAD exactly
 # in both directions; none is known to exist.
 MAX_FEED_DECIMALS: constant(uint8) = 36
@@ -44,16 +52,19 @@ struct Reading:
 @view
 def _read(feed: address, max_age: uint256) -> Reading:
     """
-    @dev Reads the feed's latest round. Never reverts: a reverting or malformed
-         feed is reported as FEED_CALL_FAILED.
+    @dev Reads the feed's latest round. Never reverts for the feed's sake: a
+         reverting, malformed or gas-burning feed is reported as FEED_CALL_FAILED
+         (each call gets FEED_GAS); it reverts only when the caller sent too
+         little gas for the feeds.
     @param feed The AggregatorV3 feed address.
     @param max_age The oldest `updatedAt` accepted, in seconds before now.
     @return Reading The normalised price and the classification.
     """
     ok: bool = False
     data: Bytes[160] = b""
+    assert msg.gas >= FEED_GAS_NEEDED, "price_feed: too little gas for the feeds"
     ok, data = raw_call(
-        feed, method_id("latestRoundData()"), max_outsize=160, is_static_call=True, revert_on_failure=False
+        feed, method_id("latestRoundData()"), max_outsize=160, gas=FEED_GAS, is_static_call=True, revert_on_failure=False
     )
     if not ok or len(data) != 160:
         return Reading(price=0, round_id=0, updated_at=0, status=FEED_CALL_FAILED)
@@ -73,8 +84,9 @@ def _read(feed: address, max_age: uint256) -> Reading:
     answered_in_round: uint80 = convert(wide_answered, uint80)
 
     decimals_data: Bytes[32] = b""
+    assert msg.gas >= FEED_GAS_NEEDED, "price_feed: too little gas for the feeds"
     ok, decimals_data = raw_call(
-        feed, method_id("decimals()"), max_outsize=32, is_static_call=True, revert_on_failure=False
+        feed, method_id("decimals()"), max_outsize=32, gas=FEED_GAS, is_static_call=True, revert_on_failure=False
     )
     if not ok or len(decimals_data) != 32:
         return Reading(price=0, round_id=round_id, updated_at=updated_at, status=FEED_CALL_FAILED)

@@ -24,7 +24,7 @@ from eth._utils.address import generate_contract_address  # noqa: E402
 
 from fundingkit.deployment import market_constructor_args  # noqa: E402
 from fundingkit.feeds import MockFeed  # noqa: E402
-from fundingkit.market import ZERO_ADDRESS, MarketModel, RiskParameters  # noqa: E402
+from fundingkit.market import ZERO_ADDRESS, MarketModel, Rejected, RiskParameters  # noqa: E402
 from fundingkit.models import deployed  # noqa: E402
 from fundingkit.models.external_rate import ExternalParameters  # noqa: E402
 from fundingkit.models.skew_rate import SkewParameters  # noqa: E402
@@ -241,6 +241,20 @@ def rolled_back(model: MarketModel):
     finally:
         model.__dict__.clear()
         model.__dict__.update(saved)
+
+
+PROBE = "probe: roll back"
+
+
+def reference_allows(model: MarketModel, name: str, *args) -> bool:
+    """Whether the reference accepts the call now; nothing changes either way (the
+    model's own rollback undoes it, far cheaper than a deep copy)."""
+    try:
+        with model._transaction():
+            getattr(model, name)(*args)
+            raise Rejected(PROBE)
+    except Rejected as rejection:
+        return rejection.reason == PROBE
 
 
 @pytest.fixture

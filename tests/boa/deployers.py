@@ -20,3 +20,5 @@ RATE_MODELS = {
 }
 MATH_HARNESS = boa.load_partial(str(ROOT / "tests" / "contracts" / "MathHarness.vy"))
 REENTRANT_TOKEN = boa.load_partial(str(ROOT / "tests" / "contracts" / "ReentrantToken.vy"))
+FEE_TOKEN = boa.load_partial(str(ROOT / "tests" / "contracts" / "FeeOnTransferToken.vy"))
+WIDE_ROUND_ORACLE = boa.load_partial(str(ROOT / "tests" / "contracts" / "WideRoundOracle.vy"))

@@ -143,7 +143,7 @@ def test_liquidation_threshold_is_exactly_maintenance(deployment, long_short):
     [
         ("trader", NOT_LIQUIDATABLE),
         ("flat", "market: account has no position"),
-        ("insurance", "market: the insurance account has no deficit"),
+        ("insurance", "market: the insurance account has no deficit nor bad debt to pay"),
     ],
 )
 def test_liquidate_rejects(deployment, long_short, target, reason):

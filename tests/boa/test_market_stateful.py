@@ -30,10 +30,19 @@ risk parameters, pause, and misuse every role: each rejected call must revert
 with the reference's reason and change nothing.
 """
 
+import random
 from dataclasses import astuple
 
 import boa
-from conftest import EXAMPLES, PROFILE, STATEFUL_STEPS, campaign, deploy
+from conftest import (
+    EXAMPLES,
+    PROFILE,
+    STATEFUL_STEPS,
+    campaign,
+    deploy,
+    reference_allows,
+    rolled_back,
+)
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -45,7 +54,7 @@ from hypothesis.stateful import (
 )
 from storage import Storage, signed
 
-from fundingkit.market import Rejected, RiskParameters
+from fundingkit.market import Rejected, RiskParameters, margin_required
 from fundingkit.models import deployed
 from fundingkit.models.external_rate import ExternalParameters
 from fundingkit.models.skew_rate import SkewParameters
@@ -55,9 +64,13 @@ from fundingkit.rates import LINEAR, PREMIUM_CLAMP, PREMIUM_ONLY, RateParameters
 TRADERS = [boa.env.generate_address(f"trader{i}") for i in range(4)]
 KEEPER = boa.env.generate_address("keeper")  # liquidates and funds the insurance
 STRANGER = boa.env.generate_address("stranger")  # holds no role
+# Two accounts of one attacker that trade only with each other (hedged: no market
+# risk) and withdraw all they can right after a gap (issue 11, finding 1).
+ATTACKERS = [boa.env.generate_address(f"attacker{i}") for i in range(2)]
 WAD = 10**18
 HOUR = 3_600
-MINTED = 10**9 * 10**6  # tokens minted to each trader and the keeper
+MINTED = 10**9 * 10**6  # tokens minted to each trader, the keeper and each attacker
+FUNDED = (*TRADERS, KEEPER, *ATTACKERS)  # every account that holds tokens
 YEAR = 365 * 86_400
 TIME_MASK = 2**64 - 1  # packed_word: a signed value over a 64-bit time
 
@@ -76,7 +89,7 @@ gaps = st.one_of(
     st.integers(30 * 86_400, 10 * YEAR),
 )
 traders = st.sampled_from(TRADERS)
-callers = st.sampled_from([*TRADERS, KEEPER])
+callers = st.sampled_from([*TRADERS, KEEPER, *ATTACKERS])
 premium_bps = st.integers(-500, 500)  # mark vs index, in basis points
 
 # Rate model contracts' parameters: valid ones, and for the setters a few past the bounds.
@@ -113,11 +126,14 @@ class MarketMachine(RuleBasedStateMachine):
         self._anchor.__enter__()
         self.d = None  # deployed by the first rule, with a drawn formula and prices
         self.rounded_operations = 0
-        self.unbacked = 0  # losses neither insurance nor a side could take (WAD)
+        self.bad_debt_seen = False  # bad debt was reported at some step
+        self.held_position = set()  # accounts that held a position at some step
+        self.net_deposits = {}  # token units in less out, per account
 
     def teardown(self):
         if self.d is not None:
             self.getters_read_what_storage_holds()
+            self.bank_run()
         self._anchor.__exit__(None, None, None)
         campaign.sequence_done()
 
@@ -156,6 +172,7 @@ class MarketMachine(RuleBasedStateMachine):
         bps=premium_bps,
         horizon=st.sampled_from([0, 0, HOUR, 7 * 86_400]),
         pool=st.booleans(),
+        order=st.integers(0, 2**32 - 1),  # the bank run's order of withdrawals
         # Half the markets under the premium formula, half under a rate model contract.
         rate_model=st.one_of(
             st.none(),
@@ -166,7 +183,7 @@ class MarketMachine(RuleBasedStateMachine):
             external_parameters,
         ),
     )
-    def market(self, formula, index, bps, horizon, pool, rate_model):
+    def market(self, formula, index, bps, horizon, pool, order, rate_model):
         answer = index * 10**8
         self.d = deploy(
             params=RateParameters(formula=formula),
@@ -177,10 +194,12 @@ class MarketMachine(RuleBasedStateMachine):
             vault=TRADERS[0] if pool else "0x" + "00" * 20,
             rate_model=rate_model,
         )
-        for account in (*TRADERS, KEEPER):
+        for account in FUNDED:
             self.d.fund(account, MINTED)
         self.insurance = self.d.market.address
-        self.accounts = (*TRADERS, KEEPER, self.insurance)
+        self.accounts = (*FUNDED, self.insurance)
+        self.pool = pool
+        self.order = order
 
     @rule(seconds=gaps)
     def time_passes(self, seconds):
@@ -190,6 +209,64 @@ class MarketMachine(RuleBasedStateMachine):
     def feed_both(self, move_bps, bps):
         index = max(self.good_answer("index") * (10_000 + move_bps) // 10_000, 10**8)
         self.d.submit(index, index * (10_000 + bps) // 10_000)
+
+    @rule(move_bps=st.integers(-5_000, 5_000), bps=premium_bps)
+    def gap(self, move_bps, bps):
+        """Both feeds jump by up to +-50 % in one block."""
+        self.feed_both(move_bps, bps)
+
+    @precondition(lambda self: self.d is not None and not self.pool)
+    @rule(
+        size=st.integers(1, 20 * WAD),
+        offset=st.integers(-100, 100),
+        long_first=st.booleans(),
+        extra_percent=st.integers(0, 100),
+    )
+    def attacker_trades_with_itself(self, size, offset, long_first, extra_percent):
+        """The attacker's two accounts each deposit the initial margin of `size` (plus
+        up to as much again) and trade with each other (never in pool mode, where
+        every trade is against the vault)."""
+        model = self.d.model
+        price = self.good_answer("index") * 10**10
+        required = margin_required(size, price, model.risk.initial_margin_ratio)
+        for account in ATTACKERS:
+            self.deposit(account, (required + required * extra_percent // 100) // 10**12 + 1)
+        buyer, seller = ATTACKERS if long_first else ATTACKERS[::-1]
+        self.trade(buyer, seller, size, offset)
+
+    @rule(move_bps=st.integers(-5_000, 5_000), bps=premium_bps, first=st.sampled_from(ATTACKERS))
+    def attacker_withdraws_after_a_gap(self, move_bps, bps, first):
+        """Right after a gap, each attacker account withdraws all the reference allows."""
+        self.feed_both(move_bps, bps)
+        for account in (first, *[a for a in ATTACKERS if a != first]):
+            amount = self.most_withdrawable(account)
+            if amount:
+                self.withdraw_amount(account, amount)
+
+    def most_withdrawable(self, account) -> int:
+        """The largest withdrawal (token units) the reference allows now: allowed up
+        to some amount, refused above it (probed on copies of the reference)."""
+        model = self.d.model
+
+        def allowed(amount):
+            return reference_allows(model, "withdraw", account, amount)
+
+        low, high = 0, model.total_collateral // 10**12 + 1
+        while high - low > 1:
+            mid = (low + high) // 2
+            low, high = (mid, high) if allowed(mid) else (low, mid)
+        return low
+
+    def withdraw_amount(self, account, amount) -> bool:
+        rounded = self._rounded_ops_of_settling([account])
+        if self.both(
+            lambda: self.d.market.withdraw(amount, sender=account),
+            lambda: self.d.model.withdraw(account, amount),
+        ):
+            self.rounded_operations += rounded
+            self.net_deposits[account] = self.net_deposits.get(account, 0) - amount
+            return True
+        return False
 
     @rule(bps=premium_bps)
     def feed_mark(self, bps):
@@ -214,17 +291,12 @@ class MarketMachine(RuleBasedStateMachine):
             lambda: self.d.model.deposit(account, amount),
         ):
             self.rounded_operations += rounded
+            self.net_deposits[account] = self.net_deposits.get(account, 0) + amount
 
     @rule(account=callers, fraction=st.integers(0, 110))
     def withdraw(self, account, fraction):
         margin = max(self.d.model.account(account).margin, 0) // 10**12
-        amount = margin * fraction // 100
-        rounded = self._rounded_ops_of_settling([account])
-        if self.both(
-            lambda: self.d.market.withdraw(amount, sender=account),
-            lambda: self.d.model.withdraw(account, amount),
-        ):
-            self.rounded_operations += rounded
+        self.withdraw_amount(account, margin * fraction // 100)
 
     @rule(
         buyer=traders,
@@ -259,27 +331,50 @@ class MarketMachine(RuleBasedStateMachine):
             lambda: self.d.model.set_rate_parameters(self.d.owner, params),
         )
 
-    @rule(account=traders, caller=callers)
+    def _socialisation_rounding(self) -> int:
+        """Each payer's share of a socialised loss is rounded up: at most OI/WAD + 1
+        wei in all, plus one wei per paying account."""
+        return self.d.model.open_interest // WAD + 2 + len(self.accounts)
+
+    @rule(account=st.sampled_from([*TRADERS, *ATTACKERS, "insurance"]), caller=callers)
     def liquidate(self, account, caller):
+        """Liquidates a trader, or (the market's own address) the insurance
+        account's deficit; either first sends an insurance deficit down the waterfall."""
         model = self.d.model
+        account = self.insurance if account == "insurance" else account
         position = model.account(account).position
-        # The liquidated account and the insurance settle; the move rounds once.
+        # The liquidated account and the insurance settle; the move rounds once;
+        # an insurance deficit and a shortfall may each be socialised.
         rounded = self._rounded_ops_of_settling([account, self.insurance]) + 1
-        outcome = []
+        rounded += 2 * self._socialisation_rounding()
         if self.both(
             lambda: self.d.market.liquidate(account, sender=caller),
-            lambda: outcome.append(model.liquidate(caller, account)),
+            lambda: model.liquidate(caller, account),
         ):
             self.rounded_operations += rounded
-            _, cover = outcome[0]
-            if cover is not None:
-                shortfall, by_insurance, socialised, unbacked, per_unit = cover
-                self.unbacked += unbacked
-                if socialised:
-                    # Each payer's share is rounded up: at most OI/WAD + 1 wei
-                    # in all, plus one wei per paying account.
-                    self.rounded_operations += model.open_interest // WAD + 2 + len(self.accounts)
-            assert model.account(account).position == 0 != position
+            if account == self.insurance:
+                assert model.account(account).position == position
+            else:
+                assert model.account(account).position == 0 != position
+
+    @rule(caller=callers, percent=st.integers(1, 110))
+    def unwind_insurance(self, caller, percent):
+        """A caller takes part of the insurance account's position at the index price."""
+        model = self.d.model
+        size = abs(model.account(self.insurance).position) * percent // 100 or 1
+        self._unwind(caller, size)
+
+    def _unwind(self, caller, size) -> bool:
+        model = self.d.model
+        rounded = self._rounded_ops_of_settling([caller, self.insurance]) + 1
+        rounded += self._socialisation_rounding()
+        if self.both(
+            lambda: self.d.market.unwind_insurance(size, sender=caller),
+            lambda: model.unwind_insurance(caller, size),
+        ):
+            self.rounded_operations += rounded
+            return True
+        return False
 
     @rule(account=callers, amount=st.integers(0, 10**5 * 10**6))
     def fund_insurance(self, account, amount):
@@ -388,15 +483,11 @@ class MarketMachine(RuleBasedStateMachine):
         index = model.current_funding_index()
         if state.position != 0 or state.margin <= 0:
             return
-        amount = min(state.margin, model.total_collateral) // 10**12
+        shared = state.margin * model.haircut() // WAD  # all of it without bad debt
+        amount = min(shared, model.total_collateral) // 10**12
         if amount == 0:
             return
-        rounded = self._rounded_ops_of_settling([account])
-        assert self.both(
-            lambda: self.d.market.withdraw(amount, sender=account),
-            lambda: model.withdraw(account, amount),
-        ), index
-        self.rounded_operations += rounded
+        assert self.withdraw_amount(account, amount), index
 
     @rule()
     def pause_or_unpause(self):
@@ -408,12 +499,16 @@ class MarketMachine(RuleBasedStateMachine):
 
     @rule()
     def settle_everyone(self):
-        """Once all are settled to one index, surplus is the rounding residue
-        (0 to one wei per rounded operation) less the unbacked losses."""
+        """Once all are settled to one index, surplus is the rounding residue: 0 to
+        one wei per rounded operation (unbacked losses are bad debt, not surplus).
+        A withdrawal under a haircut may leave more: what its margin gives beyond
+        the bad debt left stays with the market."""
         for account in self.accounts:
             self.settle(account)
         surplus = self.d.market.surplus()
-        assert -self.unbacked <= surplus <= self.rounded_operations - self.unbacked
+        assert 0 <= surplus
+        if not self.bad_debt_seen:
+            assert surplus <= self.rounded_operations
 
     @rule(seconds=gaps, pieces=st.integers(2, 6))
     def gap_in_pieces_matches_one_gap(self, seconds, pieces):
@@ -472,13 +567,130 @@ class MarketMachine(RuleBasedStateMachine):
         assert market.surplus() == stored.int("ledger.surplus")
         assert market.total_collateral() == stored.word("ledger.total_collateral")
         assert market.skew() == -stored.int("ledger.accounts", self.d.model.vault, member=1)
+        assert (market.bad_debt(), market.haircut()) == (
+            stored.word("ledger.bad_debt"),
+            self.d.model.haircut(),
+        )
         for a in self.accounts:
             assert market.accounts(a) == tuple(
                 stored.int("ledger.accounts", a, member=m) for m in range(3)
             )
+            assert market.principal(a) == stored.word("ledger.principal", a)
             if a != self.insurance:
                 assert self.d.token.balanceOf(a) == token.word("erc20.balanceOf", a)
         assert self.d.token.totalSupply() == token.word("erc20.totalSupply")
+
+    # ---- the bank run ------------------------------------------------------
+
+    def bank_run(self):
+        """At the end of every sequence: fresh feeds (the mark at the index), every
+        liquidatable account and the insurance account's deficit liquidated, every
+        position closed at the index price, everyone settled; then every account
+        withdraws all it can, in a random order and, from the same state, in the
+        reverse order. Each gets floor(margin * haircut) whatever the order (and not
+        one unit more); an account that never held a position gets back all it put
+        in unless bad debt was reported; the reported bad debt is what the market
+        lacks to pay every margin (the insurance account's and its own surplus
+        included) from the tokens it holds, to the wei."""
+        d, model = self.d, self.d.model
+        index = self.good_answer("index")
+        d.submit(index, index)
+        price = model.index_feed.read(model.now, model.max_age).price
+        self.liquidate_everything()
+        flat = self.close_everything(price)
+        for account in self.accounts:
+            self.settle(account)
+        self.contract_equals_reference_and_books_balance()
+        margins = sum(model.account(a).margin for a in self.accounts)
+        held = d.token.balanceOf(d.market) * 10**12
+        assert d.market.bad_debt() == margins + d.market.surplus() - held
+
+        order = list(FUNDED)
+        random.Random(self.order).shuffle(order)
+        outcomes = []
+        for withdrawers in (order, order[::-1]):
+            with rolled_back(model):
+                outcomes.append(self._everyone_withdraws(withdrawers))
+        assert outcomes[0] == outcomes[1]
+        if flat and not self.bad_debt_seen:
+            for account in set(FUNDED) - self.held_position:
+                assert outcomes[0][account] >= self.net_deposits.get(account, 0)
+
+    def _reference_allows(self, name, *args) -> bool:
+        return reference_allows(self.d.model, name, *args)
+
+    def liquidate_everything(self):
+        """Liquidates until nothing is left to liquidate: a socialised loss can put
+        a winner under, and any liquidation resolves the insurance deficit first."""
+        for _ in range(3 * len(self.accounts)):
+            targets = [a for a in self.accounts if self._reference_allows("liquidate", KEEPER, a)]
+            if not targets:
+                return
+            self.liquidate(targets[0], KEEPER)
+        raise AssertionError("liquidations do not come to an end")
+
+    def close_everything(self, price) -> bool:
+        """The insurance account's position goes to accounts on the other side (each
+        reduces), then longs close against shorts (in pool mode every trader against
+        the vault), all at the index price. True when everyone ended flat."""
+        model = self.d.model
+
+        def position(account):
+            return model.account(account).position
+
+        while held := position(self.insurance):
+            taker = next(a for a in FUNDED if position(a) * held < 0)
+            assert self._unwind(taker, min(abs(held), abs(position(taker))))
+        for _ in range(2 * len(self.accounts)):
+            open_positions = [a for a in FUNDED if position(a)]
+            if not open_positions:
+                return True
+            if self.pool:
+                trader = next(a for a in open_positions if a != model.vault)
+                size = abs(position(trader))
+                buyer, seller = (
+                    (model.vault, trader) if position(trader) > 0 else (trader, model.vault)
+                )
+            else:
+                seller = next(a for a in open_positions if position(a) > 0)
+                buyer = next(a for a in open_positions if position(a) < 0)
+                size = min(position(seller), -position(buyer))
+            rounded = self._rounded_ops_of_settling([buyer, seller]) + 1
+            if not self._trade_both(buyer, seller, size, price):
+                return False
+            self.rounded_operations += rounded
+        return False
+
+    def _everyone_withdraws(self, order) -> dict:
+        """Each account in turn withdraws all it can: a flat one floor(margin *
+        haircut), which must be paid, and not one unit more; one left with a
+        position what the reference allows. Returns the token amounts."""
+        model = self.d.model
+        got = {}
+        for account in order:
+            state = model.account(account)
+            if state.position == 0:
+                amount = max(state.margin, 0) * model.haircut() // WAD // 10**12
+            else:
+                amount = self.most_withdrawable(account)
+            if amount:
+                assert self._withdraw_both(account, amount)
+            assert not self._withdraw_both(account, amount + 1)
+            got[account] = amount
+        return got
+
+    def _trade_both(self, buyer, seller, size, price) -> bool:
+        operator = self.d.operator
+        return self.both(
+            lambda: self.d.market.trade(buyer, seller, size, price, sender=operator),
+            lambda: self.d.model.trade(operator, buyer, seller, size, price),
+        )
+
+    def _withdraw_both(self, account, amount) -> bool:
+        return self.both(
+            lambda: self.d.market.withdraw(amount, sender=account),
+            lambda: self.d.model.withdraw(account, amount),
+        )
 
     # ---- invariants --------------------------------------------------------
     # One invariant per step. Stored values are read from storage by the layout
@@ -526,6 +738,16 @@ class MarketMachine(RuleBasedStateMachine):
                 account.index_snapshot,
             )
         assert -stored.int("ledger.accounts", model.vault, member=1) == model.skew()
+        # Solvency state: bad debt, the frozen haircut, every principal.
+        bad_debt = stored.word("ledger.bad_debt")
+        assert (bad_debt, stored.word("ledger.frozen_haircut")) == (
+            model.bad_debt,
+            model.frozen_haircut,
+        )
+        for address in self.accounts:
+            assert stored.word("ledger.principal", address) == model.principal.get(address, 0)
+        self.bad_debt_seen |= bad_debt > 0
+        self.held_position |= {a for a, (_, position, _) in accounts.items() if position}
 
         self.turn = getattr(self, "turn", -1) + 1
         if self.turn % 2:
@@ -545,15 +767,17 @@ class MarketMachine(RuleBasedStateMachine):
         positions = [position for _, position, _ in accounts.values()]
         assert sum(positions) == 0
         assert sum(p for p in positions if p > 0) == model.open_interest
-        # Conservation at every moment, to the wei.
+        # Conservation at every moment, to the wei: what the market holds and the
+        # bad debt are every margin and the surplus.
         token = self.token_stored
         held = token.word("erc20.balanceOf", market.address) * 10**12
-        assert held == total == sum(margin for margin, _, _ in accounts.values()) + surplus
+        assert held == total
+        assert total + bad_debt == sum(margin for margin, _, _ in accounts.values()) + surplus
         # No tokens are created: everything minted is in a wallet or the market.
-        wallets = {a: token.word("erc20.balanceOf", a) for a in (*TRADERS, KEEPER)}
+        wallets = {a: token.word("erc20.balanceOf", a) for a in FUNDED}
         assert wallets == {a: model.wallet.get(a, 0) for a in wallets}
         supply = token.word("erc20.totalSupply")
-        assert supply == sum(wallets.values()) + held // 10**12 == MINTED * 5
+        assert supply == sum(wallets.values()) + held // 10**12 == MINTED * len(FUNDED)
         if model.rate_model is not None:
             self.rate_model_matches()
 
