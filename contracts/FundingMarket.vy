@@ -24,8 +24,8 @@
         a band around the mark price. A bankrupt account's loss goes down a
         written waterfall (insurance, the winning side, then bad debt shared pro
         rata), profit stays in while a position is open, and no trade leaves an
-        account worth less than zero (docs/MATH.md §16). The owner (two-step transfer) sets bounded
-        parameters and can pause. No owner function moves an account's margin
+        account worth less than zero (docs/MATH.md §16). The owner (two-step
+        transfer) sets bounded parameters and can pause. No owner function moves an account's margin
         or position; only the operator's trades do, and the owner appoints the
         operator: trusting the operator means trusting the owner.
         Units: prices, sizes, margins, rates and the index are WAD (18 decimals);
@@ -524,7 +524,8 @@ def liquidate(account: address):
             the insurance account's equity, the winning side in O(1), bad debt
             (see ledger). Liquidating the insurance account (this market's
             address) sends its own deficit down the waterfall, or lets its
-            equity pay bad debt down; any liquidation does that first. Works while paused; needs a usable index reading.
+            equity pay bad debt down; any liquidation does that first. Works
+            while paused; needs a usable index reading.
     @param account The account to liquidate, or this market for its deficit.
     """
     feeds: Feeds = self._accrue_and_read()
@@ -583,10 +584,11 @@ def unwind_insurance(size: uint256):
     @notice The caller takes `size` of the insurance account's position at the
             index price: it buys from a long insurance account, sells to a
             short one. Its own transaction is its consent. Any insurance
-            deficit goes down the waterfall first (or its equity pays bad debt). The caller must stay worth
-            at least zero and, if its exposure grows, above the initial margin
-            (not while paused or with bad debt). Allowed in pool mode: a trader
-            can close there after the vault was liquidated.
+            deficit goes down the waterfall first (or its equity pays bad
+            debt). The caller must stay worth at least zero and, if its
+            exposure grows, above the initial margin (not while paused or with
+            bad debt). Allowed in pool mode: a trader can close there after the
+            vault was liquidated.
     @param size In base (WAD), at most the insurance account's position.
     """
     assert size != 0, "market: size is zero"
