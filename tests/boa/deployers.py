@@ -20,3 +20,4 @@ RATE_MODELS = {
 }
 MATH_HARNESS = boa.load_partial(str(ROOT / "tests" / "contracts" / "MathHarness.vy"))
 REENTRANT_TOKEN = boa.load_partial(str(ROOT / "tests" / "contracts" / "ReentrantToken.vy"))
+NO_RETURN_TOKEN = boa.load_partial(str(ROOT / "tests" / "contracts" / "NoReturnToken.vy"))
