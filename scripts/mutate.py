@@ -21,9 +21,9 @@ always. Each mutant is then
 * compile error: a Vyper mutant that does not compile (not counted at all).
 
 The tests that cover a file are ``tests_for(path)``: for a Vyper file, those of
-every compiled contract that is it or imports it (``TESTS_BY_CONTRACT``); for a
-Python file, ``TESTS_BY_MODULE``. Each list is ordered so that the fast and
-telling tests come first.
+every compiled contract that is it or imports it (``TESTS_BY_CONTRACT``), then the
+file's own slower ones (``EXTRA_TESTS``); for a Python file, ``TESTS_BY_MODULE``.
+Each list is ordered so that the fast and telling tests come first.
 
 Results are kept per file in docs/mutation-results.json (a run of one file
 replaces that file's entry), and rendered into docs/TESTING.md between the
@@ -86,14 +86,13 @@ def _boa(*names: str) -> list[str]:
     return [f"tests/boa/test_{name}.py" for name in names]
 
 
-# Everything that deploys a FundingMarket, fastest and most telling first.
+# The market's own tests, fastest and most telling first: every contract and module
+# in a FundingMarket is tested by these.
 MARKET_TESTS = _boa(
     "mutation_gaps",
     "market_unit",
     "liquidation",
     "boundaries",
-    "access_control",
-    "pause",
     "oracle_unit",
     "token_unit",
     "pool_mode",
@@ -102,23 +101,14 @@ MARKET_TESTS = _boa(
     "rate_examples",
     "reentrancy",
     "spike",
-    "oracle_failures",
     "rate_model_markets",
-    "audit_replay",
-    "volatility_market",
     "market_stateful",
 )
 RATE_MODEL_TESTS = _boa("rate_model_markets", "access_control", "market_stateful")
 # The tests of each compiled contract (deployables and test harnesses). A module
-# is tested by the tests of every contract that imports it.
+# is tested by the tests of every contract that imports it, in this order: the
+# harnesses' direct tests (fast) first.
 TESTS_BY_CONTRACT = {
-    "contracts/FundingMarket.vy": MARKET_TESTS,
-    "contracts/CollateralToken.vy": _boa("token_unit") + MARKET_TESTS,
-    "contracts/MockOracle.vy": _boa("oracle_unit", "oracle_failures") + MARKET_TESTS,
-    "contracts/VelocityRateModel.vy": RATE_MODEL_TESTS,
-    "contracts/SkewRateModel.vy": RATE_MODEL_TESTS,
-    "contracts/ExternalRateModel.vy": RATE_MODEL_TESTS,
-    "contracts/VolatilityCap.vy": _boa("volatility_market", "access_control", "pause"),
     "tests/contracts/MathHarness.vy": _boa("math_properties"),
     "tests/contracts/VelocityRateHarness.vy": _boa("rate_models"),
     "tests/contracts/SkewRateHarness.vy": _boa("rate_models"),
@@ -126,11 +116,31 @@ TESTS_BY_CONTRACT = {
     "tests/contracts/VolatilityHarness.vy": _boa("volatility_cap"),
     "tests/contracts/ReentrantToken.vy": _boa("reentrancy"),
     "tests/contracts/ScriptedOracle.vy": _boa("oracle_failures"),
+    "contracts/FundingMarket.vy": MARKET_TESTS,
+    "contracts/CollateralToken.vy": _boa("token_unit") + MARKET_TESTS,
+    "contracts/MockOracle.vy": _boa("oracle_unit", "oracle_failures") + MARKET_TESTS,
+    "contracts/VelocityRateModel.vy": RATE_MODEL_TESTS,
+    "contracts/SkewRateModel.vy": RATE_MODEL_TESTS,
+    "contracts/ExternalRateModel.vy": RATE_MODEL_TESTS,
+    "contracts/VolatilityCap.vy": _boa("volatility_market", "access_control", "pause"),
+}
+# Slower tests about one part of the market, run after the others for that part's
+# files only: the role and pause tables, the oracle-failure table, the audit's
+# replay, the market under a volatility cap.
+EXTRA_TESTS = {
+    "contracts/FundingMarket.vy": _boa(
+        "access_control", "pause", "oracle_failures", "audit_replay", "volatility_market"
+    ),
+    "contracts/modules/price_feed.vy": _boa("oracle_failures", "pause"),
+    "contracts/modules/funding_accrual.vy": _boa("pause", "volatility_market"),
+    "contracts/modules/premium_rate.vy": _boa("volatility_market"),
 }
 # The tests of each reference module: those that call it directly first, then
 # those that compare it with a contract through the market's reference.
 TESTS_BY_MODULE = {
-    "fundingkit/market.py": _boa("exact_bound", "paths") + MARKET_TESTS,
+    "fundingkit/market.py": _boa("exact_bound", "paths")
+    + MARKET_TESTS
+    + _boa("access_control", "pause", "oracle_failures", "audit_replay"),
     "fundingkit/rates.py": _boa("rate_examples", "math_properties", "paths", "exact_bound")
     + MARKET_TESTS
     + _boa("lab"),
@@ -193,6 +203,7 @@ def tests_for(name: str) -> list[str]:
     """The test files that cover one file, in the order they should run."""
     if name.endswith(".vy"):
         lists = [TESTS_BY_CONTRACT[str(c.relative_to(ROOT))] for c in dependents(ROOT / name)]
+        lists.append(EXTRA_TESTS.get(name, []))
     else:
         lists = [TESTS_BY_MODULE[name]]
     return list(dict.fromkeys(test for tests in lists for test in tests))
