@@ -62,6 +62,11 @@ REPORT = ROOT / "docs" / "TESTING.md"
 BEGIN, END = "<!-- mutation:begin -->", "<!-- mutation:end -->"
 BACKUPS = ROOT / ".build" / "mutation" / "originals"
 LOG = ROOT / ".build" / "mutation" / "last-run.log"
+# The tests run with this HOME, so titanoboa's disk cache of compiled contracts is
+# the run's own: each mutant's compilations are deleted after it (COMPILED), and
+# the user's cache never fills with mutants.
+HOME = ROOT / ".build" / "mutation" / "home"
+COMPILED = HOME / ".cache" / "titanoboa"
 
 # A mutant's tests may run this many times as long as the unmutated run (at least
 # TIMEOUT_FLOOR seconds) before it is stopped and counted as a timeout.
@@ -228,6 +233,7 @@ def compile_error(name: str) -> str | None:
     the tests load the mutated contracts without compiling them again."""
     import boa
 
+    boa.interpret.set_cache_dir(str(COMPILED))
     for contract in dependents(ROOT / name):
         try:
             boa.load_partial(str(contract))
@@ -254,6 +260,7 @@ def run_tests(tests: list[str], timeout: float) -> Outcome:
         # A mutant of a .py file keeps its size and may keep its mtime's second:
         # a bytecode cache written for it could be taken for the original's later.
         PYTHONDONTWRITEBYTECODE="1",
+        HOME=str(HOME),
     )
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:ape_test"]
     command += ["-p", "no:cacheprovider", *tests]
@@ -285,13 +292,24 @@ def run_tests(tests: list[str], timeout: float) -> Outcome:
 
 def test_one(name: str, mutant: Mutant, tests: list[str], timeout: float) -> Outcome:
     path = ROOT / name
-    with applied(path, mutant, backup=BACKUPS / name):
-        if name.endswith(".vy"):
-            started = time.monotonic()
-            error = compile_error(name)
-            if error:
-                return Outcome("compile error", time.monotonic() - started, error)
-        return run_tests(tests, timeout)
+    started = time.time()
+    try:
+        with applied(path, mutant, backup=BACKUPS / name):
+            if name.endswith(".vy"):
+                error = compile_error(name)
+                if error:
+                    return Outcome("compile error", time.time() - started, error)
+            return run_tests(tests, timeout)
+    finally:
+        forget_compiled(since=started)
+
+
+def forget_compiled(since: float) -> None:
+    """Deletes what was compiled since `since`: the mutant's contracts (the
+    unmutated ones were compiled by the unmutated run before)."""
+    for entry in COMPILED.rglob("*.pickle"):
+        if entry.stat().st_mtime >= since - 1:
+            entry.unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- equivalent mutants
