@@ -265,6 +265,7 @@ def run_tests(tests: list[str], timeout: float) -> Outcome:
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:ape_test"]
     command += ["-p", "no:cacheprovider", *tests]
     started = time.monotonic()
+    HOME.mkdir(parents=True, exist_ok=True)
     LOG.parent.mkdir(parents=True, exist_ok=True)
     with LOG.open("w") as log:
         process = subprocess.Popen(
@@ -346,7 +347,11 @@ def mutate_file(
     print(f"==> {name}: {len(found)} mutants, {len(tests)} test files", flush=True)
     baseline = run_tests(tests, timeout=3_600)
     if baseline.status != "survived":
-        print(f"    the unmutated tests fail ({baseline.detail}): {name} skipped", flush=True)
+        print(
+            f"    the unmutated tests fail ({baseline.detail}; {LOG.relative_to(ROOT)}): "
+            f"{name} skipped",
+            flush=True,
+        )
         return None
     timeout = max(TIMEOUT_FLOOR, TIMEOUT_FACTOR * baseline.seconds)
     print(f"    unmutated {baseline.seconds:.1f}s; timeout per mutant {timeout:.0f}s", flush=True)
