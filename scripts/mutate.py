@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path[0] = str(ROOT)
 
 import argparse  # noqa: E402
+import fcntl  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
 import random  # noqa: E402
@@ -62,6 +63,9 @@ REPORT = ROOT / "docs" / "TESTING.md"
 BEGIN, END = "<!-- mutation:begin -->", "<!-- mutation:end -->"
 BACKUPS = ROOT / ".build" / "mutation" / "originals"
 LOG = ROOT / ".build" / "mutation" / "last-run.log"
+# Held while a run goes on: a second run in the same tree would take the first
+# one's mutant for an original to restore, and each would test the other's.
+LOCK = ROOT / ".build" / "mutation" / "lock"
 # The tests run with this HOME, so titanoboa's disk cache of compiled contracts is
 # the run's own: each mutant's compilations are deleted after it (COMPILED), and
 # the user's cache never fills with mutants.
@@ -252,9 +256,29 @@ class Outcome:
 _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 
-def run_tests(tests: list[str], timeout: float) -> Outcome:
-    env = dict(
-        os.environ,
+def run_tests(tests: list[str], timeout: float, forked: bool = False) -> Outcome:
+    """Runs pytest on `tests`: in a new process, or, with `forked`, in a fork
+    of this one (see `preload_contracts`)."""
+    args = ["-x", "-q", "-p", "no:ape_test", "-p", "no:cacheprovider", *tests]
+    started = time.monotonic()
+    HOME.mkdir(parents=True, exist_ok=True)
+    LOG.parent.mkdir(parents=True, exist_ok=True)
+    with LOG.open("w") as log:
+        pid = _fork_pytest(args, log) if forked else _spawn_pytest(args, log)
+        code = _wait(pid, timeout)
+    seconds = time.monotonic() - started
+    if code is None:
+        return Outcome("timeout", seconds)
+    if code == 0:
+        return Outcome("survived", seconds)
+    if code in (1, 2):  # tests failed, or an import (collection) failed
+        failed = _FAILED.search(LOG.read_text())
+        return Outcome("killed", seconds, failed.group(1) if failed else f"exit {code}")
+    raise RuntimeError(f"pytest exited {code} (see {LOG.relative_to(ROOT)})")
+
+
+def _test_environment() -> dict[str, str]:
+    return dict(
         PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
         HYPOTHESIS_PROFILE="mutation",
         # A mutant of a .py file keeps its size and may keep its mtime's second:
@@ -262,37 +286,100 @@ def run_tests(tests: list[str], timeout: float) -> Outcome:
         PYTHONDONTWRITEBYTECODE="1",
         HOME=str(HOME),
     )
-    command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:ape_test"]
-    command += ["-p", "no:cacheprovider", *tests]
-    started = time.monotonic()
-    HOME.mkdir(parents=True, exist_ok=True)
-    LOG.parent.mkdir(parents=True, exist_ok=True)
-    with LOG.open("w") as log:
-        process = subprocess.Popen(
-            command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            code = process.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return Outcome("timeout", time.monotonic() - started)
-        except BaseException:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            raise
-    seconds = time.monotonic() - started
-    output = LOG.read_text()
-    if code == 0:
-        return Outcome("survived", seconds)
-    if code in (1, 2):  # tests failed, or an import (collection) failed
-        failed = _FAILED.search(output)
-        return Outcome("killed", seconds, failed.group(1) if failed else f"exit {code}")
-    raise RuntimeError(f"pytest exited {code} (see {LOG.relative_to(ROOT)})")
+
+
+def _spawn_pytest(args: list[str], log) -> int:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "pytest", *args],
+        cwd=ROOT,
+        env=dict(os.environ, **_test_environment()),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    return process.pid
+
+
+def _fork_pytest(args: list[str], log) -> int:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid:
+        return pid
+    code = 3  # the child: runs the tests, then exits without returning
+    try:
+        os.setsid()
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        import pytest
+
+        code = int(pytest.main(args))
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _wait(pid: int, timeout: float) -> int | None:
+    """The exit code of the process `pid` (a session leader), or None once it
+    ran `timeout` seconds: then it is killed with everything it started."""
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                return os.waitstatus_to_exitcode(status)
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    except BaseException:
+        _kill(pid)
+        raise
+    _kill(pid)
+    return None
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    os.waitpid(pid, 0)
+
+
+_preloaded = False
+
+
+def preload_contracts() -> None:
+    """Loads, in this process, everything a test run starts with but a Python
+    mutant cannot change: pytest, titanoboa and the contracts the suite compiles
+    (tests/boa/deployers.py, about half a minute of Vyper front-end work even
+    from the cache). Each mutant of a .py file then runs in a fork of this
+    process (`run_tests(forked=True)`), which imports `fundingkit` afresh from the
+    mutated file. Vyper mutants cannot use it: their contracts must be compiled
+    again, so they run in a new process."""
+    global _preloaded
+    if _preloaded:
+        return
+    os.environ.update(_test_environment())
+    sys.dont_write_bytecode = True
+    import boa
+    import pytest  # noqa: F401
+
+    boa.interpret.set_cache_dir(str(COMPILED))
+    sys.path.insert(0, str(ROOT / "tests" / "boa"))
+    import deployers  # noqa: F401
+
+    loaded = [m for m in sys.modules if m.startswith("fundingkit.") and m != "fundingkit.mutants"]
+    assert not loaded, f"the forked runs would use these unmutated: {loaded}"
+    _preloaded = True
 
 
 def test_one(name: str, mutant: Mutant, tests: list[str], timeout: float) -> Outcome:
     path = ROOT / name
+    if name.endswith(".py"):
+        preload_contracts()  # before the mutant is in place
     started = time.time()
     try:
         with applied(path, mutant, backup=BACKUPS / name):
@@ -300,7 +387,8 @@ def test_one(name: str, mutant: Mutant, tests: list[str], timeout: float) -> Out
                 error = compile_error(name)
                 if error:
                     return Outcome("compile error", time.time() - started, error)
-            return run_tests(tests, timeout)
+                return run_tests(tests, timeout)
+            return run_tests(tests, timeout, forked=True)
     finally:
         forget_compiled(since=started)
 
@@ -472,6 +560,13 @@ def main() -> int:
         if name not in FILES:
             parser.error(f"{name} is not one of the mutated files: {', '.join(FILES)}")
     signal.signal(signal.SIGTERM, _interrupt)
+    os.chdir(ROOT)
+    LOCK.parent.mkdir(parents=True, exist_ok=True)
+    lock = LOCK.open("w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        parser.exit(1, "another mutation run is going on in this tree; wait for it\n")
 
     for name in FILES:  # a run killed outright left a mutant in place
         if restore_backup(ROOT / name, BACKUPS / name):
