@@ -3,6 +3,7 @@
 #   make test    bootstrap everything, then lint + compile + titanoboa tests + Ape tests (CI entry)
 #   make demo    bootstrap, then `ape run demo`   (scripts/demo.py)
 #   make bench   bootstrap, then `ape run bench`  (scripts/bench.py)
+#   make mutate  mutation testing, hours (docs/TESTING.md); one file: make mutate FILE=path
 #   make lint    ruff check
 #   make fmt     ruff format
 #   make venv    create/refresh .venv from requirements.lock (no-op when up to date)
@@ -44,10 +45,10 @@ hash = $(shell cat $(1) 2>/dev/null | sha256sum | cut -c1-16)
 VENV_STAMP := $(VENV)/.stamp-venv-$(call hash,$(LOCK) pyproject.toml)
 NODE_STAMP := node_modules/.stamp-node-$(call hash,package.json package-lock.json)
 
-.PHONY: help venv node bootstrap test test-deep lint fmt compile test-boa test-ape demo bench lock clean distclean
+.PHONY: help venv node bootstrap test test-deep mutate lint fmt compile test-boa test-ape demo bench lock clean distclean
 
 help:
-	@sed -n '3,13p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
 
 # ---------------------------------------------------------------- bootstrap
 venv: $(VENV_STAMP)
@@ -131,7 +132,7 @@ test: bootstrap
 # A long property campaign (not part of `make test`): thousands of random sequences.
 # The long campaign: every property test in the deep profile, 10,000 stateful sequences.
 # Hours on 2 cores; progress every 100 sequences in .build/deep-campaign.log. The stateful
-# sequences alone, split over the two cores (about 50 minutes):
+# sequences alone, split over the two cores (about 4 hours: each ends with a bank run):
 #   make test-deep FUNDINGKIT_STATEFUL_EXAMPLES=5000 PYTEST_ARGS="-k TestMarketMachine --hypothesis-seed=1"
 #   (and beside it the same with --hypothesis-seed=2 CAMPAIGN_LOG=.build/deep-campaign-2.log)
 CAMPAIGN_LOG ?= .build/deep-campaign.log
@@ -139,6 +140,13 @@ test-deep: bootstrap
 	@mkdir -p .build
 	HYPOTHESIS_PROFILE=deep FUNDINGKIT_CAMPAIGN_LOG=$(abspath $(CAMPAIGN_LOG)) \
 	  $(BIN)/pytest -p no:ape_test tests/boa --hypothesis-show-statistics $(PYTEST_ARGS)
+
+# Mutation testing (not part of `make test`): each mutant of every contract, module and
+# reference module against the tests that cover its file, one process; the table goes to
+# docs/TESTING.md. FILE=contracts/modules/ledger.vy (or several, space-separated) for fewer.
+FILE ?=
+mutate: bootstrap
+	$(BIN)/python scripts/mutate.py $(FILE)
 
 # ---------------------------------------------------------------- scripts
 demo: bootstrap $(BUILD_STAMP)

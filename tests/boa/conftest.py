@@ -1,8 +1,10 @@
 """Fixtures for the titanoboa layer: actors, a deployed market, its reference model.
 
 Hypothesis profiles: ``ci`` (default, keeps ``make test`` well under 10 minutes on
-2 cores), ``quick`` (edit-test loops) and ``deep`` (long campaigns; run with
-``HYPOTHESIS_PROFILE=deep make test-deep``).
+2 cores), ``quick`` (edit-test loops), ``deep`` (long campaigns; run with
+``HYPOTHESIS_PROFILE=deep make test-deep``) and ``mutation`` (``make mutate``: the
+quick profile's examples, the same ones every run, and no shrinking, so a
+mutant's first failure ends its run).
 """
 
 import copy
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import boa
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -40,13 +42,21 @@ PROFILE = os.environ.get("HYPOTHESIS_PROFILE", "ci")
 settings.register_profile("quick", max_examples=30, **_COMMON)
 settings.register_profile("ci", max_examples=300, **_COMMON)
 settings.register_profile("deep", max_examples=10_000, **_COMMON)
+settings.register_profile(
+    "mutation",
+    max_examples=30,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    **_COMMON,
+)
 settings.load_profile(PROFILE)
 
 # Per kind of test, examples per profile: pure formulas are cheap (a view call),
 # a stateful sequence runs ~40 transactions on the EVM interpreter.
 EXAMPLES = {
-    "math": {"quick": 100, "ci": 2_000, "deep": 100_000},
-    "stateful": {"quick": 10, "ci": 80, "deep": 10_000},
+    "math": {"quick": 100, "ci": 2_000, "deep": 100_000, "mutation": 100},
+    "stateful": {"quick": 10, "ci": 80, "deep": 10_000, "mutation": 10},
 }
 
 

@@ -22,3 +22,4 @@ MATH_HARNESS = boa.load_partial(str(ROOT / "tests" / "contracts" / "MathHarness.
 REENTRANT_TOKEN = boa.load_partial(str(ROOT / "tests" / "contracts" / "ReentrantToken.vy"))
 FEE_TOKEN = boa.load_partial(str(ROOT / "tests" / "contracts" / "FeeOnTransferToken.vy"))
 WIDE_ROUND_ORACLE = boa.load_partial(str(ROOT / "tests" / "contracts" / "WideRoundOracle.vy"))
+NO_RETURN_TOKEN = boa.load_partial(str(ROOT / "tests" / "contracts" / "NoReturnToken.vy"))
