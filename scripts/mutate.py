@@ -30,6 +30,8 @@ replaces that file's entry), and rendered into docs/TESTING.md between the
 mutation markers, with every survivor; survivors judged equivalent are listed,
 with the reason, in docs/mutation-equivalent.toml and do not count against the
 score. score = (killed + timeout) / (mutants - compile errors - equivalent).
+After judging survivors, ``--report`` writes the table again from the recorded
+results and the judgements, running nothing.
 """
 
 from __future__ import annotations
@@ -258,7 +260,7 @@ _FAILED = re.compile(r"^(?:FAILED|ERROR) (\S+)", re.MULTILINE)
 
 def run_tests(tests: list[str], timeout: float, forked: bool = False) -> Outcome:
     """Runs pytest on `tests`: in a new process, or, with `forked`, in a fork
-    of this one (see `preload_contracts`)."""
+    of this one (see `preload_suite`)."""
     args = ["-x", "-q", "-p", "no:ape_test", "-p", "no:cacheprovider", *tests]
     started = time.monotonic()
     HOME.mkdir(parents=True, exist_ok=True)
@@ -351,14 +353,17 @@ def _kill(pid: int) -> None:
 _preloaded = False
 
 
-def preload_contracts() -> None:
-    """Loads, in this process, everything a test run starts with but a Python
-    mutant cannot change: pytest, titanoboa and the contracts the suite compiles
-    (tests/boa/deployers.py, about half a minute of Vyper front-end work even
-    from the cache). Each mutant of a .py file then runs in a fork of this
-    process (`run_tests(forked=True)`), which imports `fundingkit` afresh from the
-    mutated file. Vyper mutants cannot use it: their contracts must be compiled
-    again, so they run in a new process."""
+def preload_suite() -> None:
+    """Loads, in this process, what every test run starts with and a Python
+    mutant cannot change: pytest, titanoboa, Ape (which `fundingkit` imports) and
+    the contracts the suite compiles (tests/boa/deployers.py: Vyper's front end
+    runs even on a cache hit). Together about half a minute per test process.
+    Each mutant of a .py file then runs in a fork of this process
+    (`run_tests(forked=True)`). The suite's conftest is imported here to load all
+    that, then every module of this project except deployers is dropped again, so
+    a fork imports `fundingkit`, `oracles` and the tests afresh, from the mutated
+    file. Vyper mutants cannot use it: their contracts must be compiled again,
+    so they run in a new process."""
     global _preloaded
     if _preloaded:
         return
@@ -369,17 +374,19 @@ def preload_contracts() -> None:
 
     boa.interpret.set_cache_dir(str(COMPILED))
     sys.path.insert(0, str(ROOT / "tests" / "boa"))
-    import deployers  # noqa: F401
+    import conftest  # noqa: F401
 
-    loaded = [m for m in sys.modules if m.startswith("fundingkit.") and m != "fundingkit.mutants"]
-    assert not loaded, f"the forked runs would use these unmutated: {loaded}"
+    for name, module in list(sys.modules.items()):
+        origin = str(getattr(module, "__file__", None) or "")
+        if origin.startswith(str(ROOT)) and name not in ("__main__", "deployers"):
+            del sys.modules[name]
     _preloaded = True
 
 
 def test_one(name: str, mutant: Mutant, tests: list[str], timeout: float) -> Outcome:
     path = ROOT / name
     if name.endswith(".py"):
-        preload_contracts()  # before the mutant is in place
+        preload_suite()  # before the mutant is in place
     started = time.time()
     try:
         with applied(path, mutant, backup=BACKUPS / name):
@@ -405,17 +412,45 @@ def forget_compiled(since: float) -> None:
 
 
 def equivalents() -> list[dict]:
-    """Survivors judged equivalent: file, code (the line, stripped), mutant, reason."""
+    """Survivors judged equivalent: file, code (the line, stripped), mutant,
+    reason, and `column` (in the stripped code) where one line has two alike."""
     if not EQUIVALENT.exists():
         return []
     return tomllib.loads(EQUIVALENT.read_text()).get("equivalent", [])
 
 
-def equivalent_reason(name: str, code: str, mutant: str, judged: list[dict]) -> str | None:
+def equivalent_reason(name: str, survivor: dict, judged: list[dict]) -> str | None:
     for entry in judged:
-        if (entry["file"], entry["code"], entry["mutant"]) == (name, code, mutant):
+        if (entry["file"], entry["code"], entry["mutant"]) == (
+            name,
+            survivor["code"],
+            survivor["mutant"],
+        ) and _same_column(entry, survivor):
             return entry["reason"]
     return None
+
+
+def _same_column(entry: dict, survivor: dict) -> bool:
+    """An entry without a column matches either of two alike changes on a line
+    (and so does a survivor recorded without one)."""
+    if "column" not in entry or "column" not in survivor:
+        return True
+    return entry["column"] == survivor["column"]
+
+
+def judge(results: dict[str, dict]) -> dict[str, dict]:
+    """The results with each survivor's `equivalent` reason (or None) and each
+    file's count of equivalent survivors, from docs/mutation-equivalent.toml."""
+    judged = equivalents()
+    out = {}
+    for name, entry in results.items():
+        survivors = [
+            dict(survivor, equivalent=equivalent_reason(name, survivor, judged))
+            for survivor in entry["survivors"]
+        ]
+        equivalent = sum(1 for survivor in survivors if survivor["equivalent"])
+        out[name] = dict(entry, survivors=survivors, equivalent=equivalent)
+    return out
 
 
 # ---------------------------------------------------------------- a file
@@ -445,8 +480,7 @@ def mutate_file(
     print(f"    unmutated {baseline.seconds:.1f}s; timeout per mutant {timeout:.0f}s", flush=True)
 
     lines = source.splitlines()
-    judged = equivalents()
-    counts = dict.fromkeys(("killed", "survived", "timeout", "compile error", "equivalent"), 0)
+    counts = dict.fromkeys(("killed", "survived", "timeout", "compile error"), 0)
     survivors = []
     started = time.monotonic()
     for number, mutant in enumerate(found, 1):
@@ -460,11 +494,9 @@ def mutate_file(
         )
         if outcome.status == "survived":
             code = lines[mutant.line - 1].strip()
-            reason = equivalent_reason(name, code, mutant.describe(), judged)
-            if reason:
-                counts["equivalent"] += 1
+            column = mutant.start[1] - (len(lines[mutant.line - 1]) - len(code))
             survivors.append(
-                dict(line=mutant.line, mutant=mutant.describe(), code=code, equivalent=reason)
+                dict(line=mutant.line, column=column, mutant=mutant.describe(), code=code)
             )
     return dict(
         file=name,
@@ -534,10 +566,22 @@ def _minutes(seconds: float) -> str:
 
 
 def write_report(results: dict[str, dict]) -> None:
-    RESULTS.write_text(json.dumps(results, indent=1, sort_keys=True) + "\n")
+    """Records the results (without judgements: those are docs/mutation-equivalent.toml's)
+    and writes the table."""
+    recorded = {
+        name: dict(
+            {key: value for key, value in entry.items() if key != "equivalent"},
+            survivors=[
+                {key: value for key, value in survivor.items() if key != "equivalent"}
+                for survivor in entry["survivors"]
+            ],
+        )
+        for name, entry in results.items()
+    }
+    RESULTS.write_text(json.dumps(recorded, indent=1, sort_keys=True) + "\n")
     text = REPORT.read_text()
     start, end = text.index(BEGIN), text.index(END) + len(END)
-    REPORT.write_text(text[:start] + render(results) + text[end:])
+    REPORT.write_text(text[:start] + render(judge(recorded)) + text[end:])
 
 
 # ---------------------------------------------------------------- main
@@ -554,6 +598,9 @@ def main() -> int:
     # --line too records nothing: a partial run never replaces a file's table.
     parser.add_argument("--line", type=int, action="append", help="only the mutants of line N")
     parser.add_argument("--list", action="store_true", help="list the mutants, run nothing")
+    parser.add_argument(
+        "--report", action="store_true", help="write the table again from the results, run nothing"
+    )
     args = parser.parse_args()
     files = [str(Path(f)) for f in args.files] or FILES
     for name in files:
@@ -580,11 +627,15 @@ def main() -> int:
         return 0
 
     results = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    if args.report:
+        write_report(results)
+        return 0
     started = time.monotonic()
     for name in files:
         entry = mutate_file(name, args.sample, names, args.line)
         if entry is None:
             return 1
+        entry = judge({name: entry})[name]
         value = score(entry)
         print(
             f"    {name}: {entry['killed']} killed, {entry['survived']} survived "
