@@ -14,18 +14,18 @@ contract and the reference (fundingkit.market).
 import copy
 
 import boa
-import conftest
 import pytest
+from conftest import reference_allows
 from test_market_unit import (
     SCALE,
     USD,
     WAD,
-    assert_in_step,
     call,
     events,
     fund_and_deposit,
     reject,
 )
+from test_solvency import in_step, most_withdrawable, withdraw_most
 
 from fundingkit.market import margin_required
 from fundingkit.vyper_math import mul_div_ceil
@@ -64,21 +64,6 @@ def value(d, account, usd_price: int) -> int:
     return margin + position * usd_price
 
 
-def in_step(d, *accounts):
-    """Contract == reference: accounts, insurance, bad debt, haircut, principals."""
-    assert_in_step(d, *accounts)
-    m, model = d.market, d.model
-    insurance = model.account(m.address)
-    assert tuple(m.accounts(m.address)) == (
-        insurance.margin,
-        insurance.position,
-        insurance.index_snapshot,
-    )
-    assert (m.bad_debt(), m.haircut()) == (model.bad_debt, model.haircut())
-    for a in (*accounts, m.address):
-        assert m.principal(a) == model.principal.get(a, 0)
-
-
 def books(d, *accounts):
     """Tokens held == total_collateral; total_collateral + bad_debt == margins +
     surplus (every account that ever held margin listed); positions sum to zero."""
@@ -88,27 +73,6 @@ def books(d, *accounts):
     assert d.token.balanceOf(m) * SCALE == m.total_collateral()
     assert m.total_collateral() + m.bad_debt() == margins + m.surplus()
     assert sum(m.accounts(a)[1] for a in everyone) == 0
-
-
-def allows(model, name, *args) -> bool:
-    """Whether the reference accepts the call now; nothing changes either way."""
-    return conftest.reference_allows(model, name, *args)
-
-
-def most_withdrawable(model, account) -> int:
-    """The largest withdrawal (token units) the reference allows `account` now."""
-    low, high = 0, model.total_collateral // model.collateral_scale + 1
-    while high - low > 1:
-        mid = (low + high) // 2
-        low, high = (mid, high) if allows(model, "withdraw", account, mid) else (low, mid)
-    return low
-
-
-def withdraw_most(d, account) -> int:
-    amount = most_withdrawable(d.model, account)
-    if amount:
-        call(d, account, "withdraw", amount)
-    return amount
 
 
 def deposit_tokens(d, account, amount: int):
@@ -178,7 +142,7 @@ def attempt(d, caller, name, *args) -> bool:
     """Makes the call on both when the reference accepts it; otherwise the contract
     must refuse it too. Returns whether it went through."""
     model_args = args if name in ("accrue", "settle") else (caller, *args)
-    if allows(d.model, name, *model_args):
+    if reference_allows(d.model, name, *model_args):
         call(d, caller, name, *args)
         return True
     with boa.reverts():

@@ -17,9 +17,8 @@ the contract and the reference (fundingkit.market), which must stay in step.
 from dataclasses import dataclass
 
 import boa
-import conftest
 import pytest
-from conftest import deploy, examples, rolled_back
+from conftest import deploy, examples, reference_allows, rolled_back
 from deployers import FEE_TOKEN, ORACLE, WIDE_ROUND_ORACLE
 from hypothesis import given
 from hypothesis import strategies as st
@@ -113,11 +112,6 @@ def books(d, *accounts):
     assert d.token.balanceOf(m) * SCALE == m.total_collateral()
     assert m.total_collateral() + m.bad_debt() == margins + m.surplus()
     assert sum(m.accounts(a)[1] for a in everyone) == 0
-
-
-def reference_allows(model, name, *args) -> bool:
-    """Whether the reference accepts the call now; nothing changes either way."""
-    return conftest.reference_allows(model, name, *args)
 
 
 def most_withdrawable(model, account) -> int:
